@@ -1,0 +1,41 @@
+// The record of one engine: what was asked, where it lives, what became of it.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "ecm/core/engine_status.hpp"
+
+namespace ecm::core {
+
+using Clock = std::chrono::system_clock;
+
+struct EngineConn {
+  std::string id;
+  std::string ticket_id;
+  std::string user;
+  std::string engine_type;
+  std::string engine_version;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> properties;
+  EngineStatus status = EngineStatus::kStarting;
+  int pid = 0;  // 0 until spawned
+  std::string work_dir;
+  std::string log_dir;
+  Clock::time_point created_at{};
+  std::optional<Clock::time_point> started_at;
+  std::optional<Clock::time_point> ended_at;
+  std::optional<int> exit_code;
+  std::optional<int> exit_signal;
+  std::string failure_reason;
+  std::string stop_reason;
+  std::string plugin_name;
+  std::string plugin_version;
+};
+
+// A fresh random engine id: "ec-" and 24 hex digits.
+std::string new_engine_id();
+
+}  // namespace ecm::core

@@ -1,0 +1,26 @@
+// The engine's states and the one table of legal transitions between them.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace ecm::core {
+
+enum class EngineStatus {
+  kStarting,
+  kRunning,
+  kShuttingDown,
+  kSuccess,
+  kFailed,
+};
+
+std::string_view to_string(EngineStatus s);
+std::optional<EngineStatus> engine_status_from_string(std::string_view text);
+
+// Ended for good: the process is gone and its resources released.
+bool is_ended(EngineStatus s);
+
+// The transition table. Anything not listed is refused by EngineConnListService.
+bool can_transition(EngineStatus from, EngineStatus to);
+
+}  // namespace ecm::core

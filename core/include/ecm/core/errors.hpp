@@ -1,0 +1,33 @@
+// The typed errors of the ECM: every failure a caller must act on carries one of these codes.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace ecm::core {
+
+enum class ErrorCode {
+  kInvalidRequest,
+  kNotFound,
+  kUnknownEngineType,
+  kInsufficientResources,
+  kPluginFailed,
+  kShuttingDown,
+  kInternal,
+  kLaunchFailed,
+};
+
+std::string_view to_string(ErrorCode code);
+
+class EcmException : public std::runtime_error {
+ public:
+  EcmException(ErrorCode code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+}  // namespace ecm::core

@@ -1,0 +1,7 @@
+// The whole ECM plugin SDK. A plugin includes this and nothing else of the ECM.
+#pragma once
+
+#include "ecm/sdk/launcher.hpp"
+#include "ecm/sdk/plugin.hpp"
+#include "ecm/sdk/result.hpp"
+#include "ecm/sdk/version.hpp"

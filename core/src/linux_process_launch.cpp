@@ -1,0 +1,276 @@
+#include "ecm/core/linux_process_launch.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "ecm/core/errors.hpp"
+
+namespace ecm::core {
+namespace {
+
+// Everything the child needs, prepared by the parent: the child allocates nothing.
+struct ChildArgs {
+  const char* executable;
+  char* const* argv;
+  char* const* envp;
+  const char* working_dir;
+  const char* stdout_path;
+  const char* stderr_path;
+  const Credentials* credentials;
+  // Written by the child when a step fails; the parent reads them after clone() returns (the
+  // child shares our memory and CLONE_VFORK suspends us until it execs or exits).
+  int error_number;
+  const char* failed_step;
+};
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ECM_CHILD_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
+#endif
+#endif
+#ifndef ECM_CHILD_NO_SANITIZE
+#define ECM_CHILD_NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize("undefined")))
+#endif
+
+ECM_CHILD_NO_SANITIZE int fail(ChildArgs* a, const char* step) {
+  a->error_number = errno;
+  a->failed_step = step;
+  _exit(127);
+}
+
+ECM_CHILD_NO_SANITIZE int open_onto(const char* path, int flags, int target) {
+  int fd = open(path, flags | O_CLOEXEC, 0640);
+  if (fd < 0) return -1;
+  // dup2 clears FD_CLOEXEC on the target.
+  if (fd != target && dup2(fd, target) < 0) return -1;
+  return 0;
+}
+
+// Runs in the child, on its own stack, sharing the parent's memory. Only async-signal-safe calls,
+// and raw syscalls for the id changes: glibc's setresuid() would broadcast to the parent's threads.
+ECM_CHILD_NO_SANITIZE int child_main(void* p) {
+  auto* a = static_cast<ChildArgs*>(p);
+  // Dispositions of caught signals point at the daemon's handlers: reset every signal to default.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &dfl, nullptr);  // fails harmlessly for glibc's reserved signals
+  }
+  if (setsid() < 0) return fail(a, "setsid");
+  if (a->credentials != nullptr) {
+    const auto& c = *a->credentials;
+    if (syscall(SYS_setgroups, c.groups.size(), c.groups.data()) < 0) return fail(a, "setgroups");
+    if (syscall(SYS_setresgid, c.gid, c.gid, c.gid) < 0) return fail(a, "setresgid");
+    if (syscall(SYS_setresuid, c.uid, c.uid, c.uid) < 0) return fail(a, "setresuid");
+  }
+  if (open_onto("/dev/null", O_RDONLY, 0) < 0) return fail(a, "open /dev/null");
+  if (open_onto(a->stdout_path, O_WRONLY | O_CREAT | O_APPEND, 1) < 0) {
+    return fail(a, "open stdout log");
+  }
+  if (open_onto(a->stderr_path, O_WRONLY | O_CREAT | O_APPEND, 2) < 0) {
+    return fail(a, "open stderr log");
+  }
+  if (chdir(a->working_dir) < 0) return fail(a, "chdir to the working dir");
+  // No descriptor of the daemon leaks into the engine.
+  if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0) {
+    for (int fd = 3; fd < 65536; ++fd) close(fd);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  execve(a->executable, a->argv, a->envp);
+  return fail(a, "execve");
+}
+
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  out.reserve(v.size() + 1);
+  for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+ExitStatus decode(int status) {
+  ExitStatus e;
+  if (WIFEXITED(status)) e.code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
+  return e;
+}
+
+}  // namespace
+
+struct LinuxProcessEngineConnLaunch::Watched {
+  Watched(boost::asio::io_context& io, int pid, int pidfd, ExitHandler h)
+      : pid(pid), pidfd(io, pidfd), kill_timer(io), on_exit(std::move(h)) {}
+  int pid;
+  boost::asio::posix::stream_descriptor pidfd;
+  boost::asio::steady_timer kill_timer;
+  ExitHandler on_exit;
+};
+
+LinuxProcessEngineConnLaunch::LinuxProcessEngineConnLaunch(boost::asio::io_context& io) : io_(io) {}
+
+LinuxProcessEngineConnLaunch::~LinuxProcessEngineConnLaunch() {
+  // Engines outlive the daemon: closing the pidfds stops watching, it does not stop the engines.
+  std::lock_guard lock(mu_);
+  table_.clear();
+}
+
+StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, ExitHandler on_exit) {
+  auto argv = c_strings(spec.argv.empty() ? std::vector<std::string>{spec.executable} : spec.argv);
+  auto envp = c_strings(spec.env);
+  ChildArgs args{spec.executable.c_str(),
+                 argv.data(),
+                 envp.data(),
+                 spec.working_dir.c_str(),
+                 spec.stdout_path.c_str(),
+                 spec.stderr_path.c_str(),
+                 spec.credentials ? &*spec.credentials : nullptr,
+                 0,
+                 nullptr};
+
+  constexpr std::size_t kStackSize = 64 * 1024;
+  auto stack = std::make_unique<std::byte[]>(kStackSize);
+  // Block every signal so no handler of ours runs on the child's stack while it shares our memory;
+  // the child resets dispositions and unblocks before exec.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const int pid = clone(child_main, stack.get() + kStackSize, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  const int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+
+  if (pid < 0) {
+    throw EcmException(ErrorCode::kLaunchFailed,
+                       std::string("clone failed: ") + std::strerror(clone_errno));
+  }
+  if (args.failed_step != nullptr) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    throw EcmException(ErrorCode::kLaunchFailed, std::string(args.failed_step) + " (" +
+                                                     spec.executable + "): " +
+                                                     std::strerror(args.error_number));
+  }
+
+  StartedProcess started{pid, read_process_start_time(pid).value_or(0)};
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    const int e = errno;
+    kill(-pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    throw EcmException(ErrorCode::kLaunchFailed,
+                       std::string("pidfd_open failed: ") + std::strerror(e));
+  }
+  auto w = std::make_shared<Watched>(io_, pid, pidfd, std::move(on_exit));
+  {
+    std::lock_guard lock(mu_);
+    table_[pid] = w;
+  }
+  watch(w);
+  return started;
+}
+
+void LinuxProcessEngineConnLaunch::watch(const std::shared_ptr<Watched>& w) {
+  const int pid = w->pid;
+  w->pidfd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [this, pid](const boost::system::error_code& ec) {
+                        if (ec == boost::asio::error::operation_aborted) return;
+                        on_readable(pid);
+                      });
+}
+
+void LinuxProcessEngineConnLaunch::on_readable(int pid) {
+  ExitHandler handler;
+  ExitStatus exit;
+  {
+    std::lock_guard lock(mu_);
+    auto it = table_.find(pid);
+    if (it == table_.end()) return;
+    auto w = it->second;
+    // The leader is a zombie until reaped, which pins the group id: anything it left behind in
+    // its group dies now, and no other group can be hit.
+    kill(-pid, SIGKILL);
+    int status = 0;
+    pid_t r;
+    do {
+      r = waitpid(pid, &status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) {  // not exited yet (spurious wake-up): keep watching
+      watch(w);
+      return;
+    }
+    if (r > 0) exit = decode(status);
+    table_.erase(it);
+    w->kill_timer.cancel();
+    boost::system::error_code ignored;
+    w->pidfd.close(ignored);
+    handler = std::move(w->on_exit);
+  }
+  if (handler) handler(pid, exit);
+}
+
+bool LinuxProcessEngineConnLaunch::stop(int pid, int signal, std::chrono::milliseconds grace) {
+  std::lock_guard lock(mu_);
+  auto it = table_.find(pid);
+  if (it == table_.end()) return false;
+  if (grace.count() <= 0) {
+    kill(-pid, SIGKILL);
+    return true;
+  }
+  kill(-pid, signal);
+  auto& timer = it->second->kill_timer;
+  timer.expires_after(grace);
+  timer.async_wait([this, pid](const boost::system::error_code& ec) {
+    if (ec) return;
+    std::lock_guard lock(mu_);
+    if (table_.count(pid) != 0) kill(-pid, SIGKILL);
+  });
+  return true;
+}
+
+bool LinuxProcessEngineConnLaunch::is_running(int pid) const {
+  std::lock_guard lock(mu_);
+  return table_.count(pid) != 0;
+}
+
+std::size_t LinuxProcessEngineConnLaunch::running_count() const {
+  std::lock_guard lock(mu_);
+  return table_.size();
+}
+
+std::optional<std::uint64_t> read_process_start_time(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  // rest starts at field 3; field 22 is the 20th from here.
+  for (int i = 3; i <= 22; ++i) {
+    if (!(rest >> field)) return std::nullopt;
+  }
+  try {
+    return std::stoull(field);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace ecm::core

@@ -1,0 +1,93 @@
+// The ECM's own service: the RM (and administrators through ecmctl) call it.
+// Evolution rule: add optional fields and new methods only; never renumber or reuse an id.
+
+namespace cpp ecm.thrift
+
+enum ErrorCode {
+  INVALID_REQUEST = 1,
+  NOT_FOUND = 2,
+  UNKNOWN_ENGINE_TYPE = 3,
+  INSUFFICIENT_RESOURCES = 4,
+  PLUGIN_FAILED = 5,
+  SHUTTING_DOWN = 6,
+  INTERNAL = 7,
+  LAUNCH_FAILED = 8,
+}
+
+// The one error every method throws: a code the caller can act on and a human message.
+exception EcmError {
+  1: optional ErrorCode code,
+  2: optional string message,
+}
+
+enum EngineStatus {
+  STARTING = 1,
+  RUNNING = 2,
+  SHUTTING_DOWN = 3,
+  SUCCESS = 4,
+  FAILED = 5,
+}
+
+struct LaunchRequest {
+  // The RM's id for this launch: the same ticket twice returns the engine already made.
+  1: optional string ticket_id,
+  2: optional string user,
+  3: optional string engine_type,
+  // Empty: any version the plugin serves.
+  4: optional string engine_version,
+  5: optional map<string, string> labels,
+  // Engine-type specific settings, read by the launcher plugin (the shell plugin's `command`).
+  6: optional map<string, string> properties,
+  7: optional map<string, string> env,
+}
+
+struct EngineConn {
+  1: optional string id,
+  2: optional string ticket_id,
+  3: optional string user,
+  4: optional string engine_type,
+  5: optional string engine_version,
+  6: optional map<string, string> labels,
+  7: optional map<string, string> properties,
+  8: optional EngineStatus status,
+  9: optional i32 pid,
+  10: optional string work_dir,
+  11: optional string log_dir,
+  12: optional i64 created_at_ms,
+  13: optional i64 started_at_ms,
+  14: optional i64 ended_at_ms,
+  // Set when the process exited normally.
+  15: optional i32 exit_code,
+  // Set when the process was ended by a signal.
+  16: optional i32 exit_signal,
+  17: optional string failure_reason,
+  18: optional string plugin_name,
+  19: optional string plugin_version,
+  20: optional string stop_reason,
+}
+
+// Every field set narrows the list; none set lists every engine.
+struct EngineConnFilter {
+  1: optional string user,
+  2: optional string engine_type,
+  3: optional EngineStatus status,
+}
+
+struct StopRequest {
+  1: optional string engine_id,
+  // Skip the grace period: SIGKILL the engine's process group at once.
+  2: optional bool force,
+}
+
+struct StopResult {
+  1: optional EngineConn engine,
+  // True when the engine had already ended: nothing was signalled.
+  2: optional bool already_ended,
+}
+
+service EngineConnManagerService {
+  EngineConn launchEngineConn(1: LaunchRequest request) throws (1: EcmError error),
+  EngineConn getEngineConn(1: string engine_id) throws (1: EcmError error),
+  list<EngineConn> listEngineConns(1: EngineConnFilter filter) throws (1: EcmError error),
+  StopResult stopEngineConn(1: StopRequest request) throws (1: EcmError error),
+}
