@@ -1,0 +1,55 @@
+#include "ctl_commands.hpp"
+
+#include <array>
+
+#include "ctl_errors.hpp"
+
+namespace ecm::ctl {
+namespace {
+
+constexpr std::array kCommands{
+    CommandSpec{"launch",
+                "launch TYPE --user U [--ticket T] [--version V] [--label K=V]... "
+                "[--property K=V]... [--env K=V]...",
+                "Launch an engine of TYPE and print it.", define_launch, run_launch},
+    CommandSpec{"list", "list [--user U] [--type T] [--status S]",
+                "List engines, optionally narrowed by user, type and status.", define_list,
+                run_list},
+    CommandSpec{"get", "get ID", "Print one engine.", define_get, run_get},
+    CommandSpec{"stop", "stop ID [--force] [--wait] [--timeout DURATION]",
+                "Stop an engine and print it; with --wait, wait until it has ended.", define_stop,
+                run_stop},
+};
+
+}  // namespace
+
+std::span<const CommandSpec> commands() {
+  return kCommands;
+}
+
+const CommandSpec* find_command(std::string_view name) {
+  for (const auto& c : kCommands) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+Context::Context(const GlobalOptions& g, const boost::program_options::variables_map& v,
+                 std::ostream& o)
+    : global(g), vm(v), out(o) {}
+
+Context::~Context() = default;
+
+Client& Context::client() {
+  if (!client_) client_ = std::make_unique<Client>(global.address);
+  return *client_;
+}
+
+std::string Context::positional(const std::string& name, std::string_view label) const {
+  if (!vm.count(name)) throw UsageError("missing " + std::string(label));
+  auto value = vm[name].as<std::string>();
+  if (value.empty()) throw UsageError(std::string(label) + " must not be empty");
+  return value;
+}
+
+}  // namespace ecm::ctl

@@ -1,0 +1,31 @@
+// Rendering engines for people (key: value lines, tables) and for programs (JSON).
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "ecm_types.h"
+
+namespace ecm::ctl {
+
+// Milliseconds since the epoch as ISO-8601 UTC: "2024-05-01T12:34:56.789Z".
+std::string format_time_ms(std::int64_t ms);
+
+// Every key always present, null when the field is unset (see the README of ecmctl --json).
+boost::json::object engine_to_json(const ::ecm::thrift::EngineConn& engine);
+boost::json::array engines_to_json(const std::vector<::ecm::thrift::EngineConn>& engines);
+
+// One "key: value" line per field, "-" when unset; labels and properties one per line.
+void print_engine(std::ostream& out, const ::ecm::thrift::EngineConn& engine);
+
+// Columns ID, USER, TYPE, STATUS, PID, EXIT, CREATED; the header even when the list is empty.
+void print_engine_table(std::ostream& out, const std::vector<::ecm::thrift::EngineConn>& engines);
+
+// Compact JSON and a newline.
+void print_json(std::ostream& out, const boost::json::value& value);
+
+}  // namespace ecm::ctl
