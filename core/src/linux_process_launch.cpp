@@ -130,7 +130,8 @@ LinuxProcessEngineConnLaunch::~LinuxProcessEngineConnLaunch() {
 }
 
 StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, ExitHandler on_exit) {
-  auto argv = c_strings(spec.argv.empty() ? std::vector<std::string>{spec.executable} : spec.argv);
+  const std::vector<std::string> default_argv{spec.executable};
+  auto argv = c_strings(spec.argv.empty() ? default_argv : spec.argv);
   auto envp = c_strings(spec.env);
   ChildArgs args{spec.executable.c_str(),
                  argv.data(),

@@ -1,0 +1,62 @@
+// The ECM daemon: wires the config, the plugin registry, the services, the event loop and the
+// Thrift server together, and takes them down in the right order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "config/ecm_config.hpp"
+#include "ecm/core/linux_process_launch.hpp"
+#include "plugins/plugin_registry.hpp"
+#include "services/engine_conn_kill_service.hpp"
+#include "services/engine_conn_launch_service.hpp"
+#include "services/engine_conn_list_service.hpp"
+
+namespace apache::thrift::server {
+class TServer;
+}
+
+namespace ecm::host {
+
+class EcmDaemon {
+ public:
+  explicit EcmDaemon(EcmConfig config);
+  ~EcmDaemon();
+  EcmDaemon(const EcmDaemon&) = delete;
+  EcmDaemon& operator=(const EcmDaemon&) = delete;
+
+  // Loads the enabled plugins, starts the event loop and the Thrift server, and writes
+  // <state_dir>/ecm.address once listening. Throws (PluginLoadError, std::runtime_error) if any
+  // of that fails; nothing is left running then.
+  void start();
+  std::uint16_t port() const { return port_; }
+  // Refuses new launches, stops the Thrift server, stops the engines when the config says so, and
+  // stops the event loop. Idempotent.
+  void shutdown();
+
+ private:
+  void write_address_file() const;
+
+  EcmConfig config_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  std::vector<std::thread> io_threads_;
+  core::LinuxProcessEngineConnLaunch processes_;
+  PluginRegistry registry_;
+  EngineConnListService engines_;
+  EngineConnLaunchService launch_;
+  EngineConnKillService kill_;
+  std::shared_ptr<apache::thrift::server::TServer> server_;
+  std::thread server_thread_;
+  std::uint16_t port_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace ecm::host

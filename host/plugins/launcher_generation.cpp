@@ -1,0 +1,95 @@
+#include "plugins/launcher_generation.hpp"
+
+#include <algorithm>
+
+#include "ecm/core/errors.hpp"
+#include "ecm/core/launch_validation.hpp"
+#include "ecm/core/names.hpp"
+
+namespace ecm::host {
+namespace {
+
+using core::EcmException;
+using core::ErrorCode;
+
+// Runs a plugin call; any exception becomes `on_error(message)`. The exception object is gone when
+// this returns, so nothing of the plugin's outlives the call.
+template <class Fn, class OnError>
+auto guarded(Fn&& fn, OnError&& on_error) -> decltype(fn()) {
+  std::string message;
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    message = std::string("threw: ") + e.what();
+  } catch (...) {
+    message = "threw a non-standard exception";
+  }
+  on_error(message);
+  throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
+LauncherGeneration::LauncherGeneration(std::shared_ptr<PluginLibrary> library,
+                                       const sdk::PluginConfig& config, std::uint64_t generation)
+    : library_(std::move(library)), generation_(generation) {
+  const std::string who = "plugin '" + library_->name + "' " + library_->version;
+  auto load_error = [&](const std::string& m) { throw PluginLoadError(who + ": " + m); };
+  auto* create = library_->descriptor->create_launcher;
+  sdk::LauncherPlugin* raw = guarded([&] { return create(config); }, load_error);
+  if (raw == nullptr) load_error("create_launcher returned null");
+  // Library-holding deleter: the object is destroyed by the plugin's code while the library is
+  // still mapped; the library reference is dropped after.
+  auto lib = library_;
+  plugin_ = std::shared_ptr<sdk::LauncherPlugin>(raw, [lib](sdk::LauncherPlugin* p) { delete p; });
+  engine_type_ = guarded([&] { return plugin_->engine_type(); }, load_error);
+  if (!core::is_safe_name(engine_type_)) {
+    load_error("engine_type '" + engine_type_.substr(0, 64) + "' is not a valid name");
+  }
+  engine_versions_ = guarded([&] { return plugin_->engine_versions(); }, load_error);
+  for (const auto& v : engine_versions_) {
+    if (!core::is_safe_name(v)) load_error("engine version '" + v.substr(0, 64) + "' is invalid");
+  }
+}
+
+bool LauncherGeneration::serves_version(const std::string& version) const {
+  return version.empty() || engine_versions_.empty() ||
+         std::find(engine_versions_.begin(), engine_versions_.end(), version) !=
+             engine_versions_.end();
+}
+
+void LauncherGeneration::validate(const sdk::LaunchRequest& request) const {
+  const std::string who = "plugin '" + library_->name + "'";
+  auto failed = [&](const std::string& m) {
+    throw EcmException(ErrorCode::kPluginFailed, who + " validate " + m);
+  };
+  sdk::Status status = guarded([&] { return plugin_->validate(request); }, failed);
+  if (!status.ok()) {
+    const auto& e = status.error();
+    throw EcmException(
+        e.kind == sdk::ErrorKind::kInvalidRequest ? ErrorCode::kInvalidRequest
+                                                  : ErrorCode::kPluginFailed,
+        e.message.empty() ? who + " refused the request without a reason" : e.message);
+  }
+}
+
+sdk::LaunchSpec LauncherGeneration::build(const sdk::LaunchRequest& request,
+                                          const sdk::LaunchContext& context) const {
+  const std::string who = "plugin '" + library_->name + "'";
+  auto failed = [&](const std::string& m) {
+    throw EcmException(ErrorCode::kPluginFailed, who + " build " + m);
+  };
+  sdk::Result<sdk::LaunchSpec> result =
+      guarded([&] { return plugin_->build(request, context); }, failed);
+  if (!result.ok()) {
+    const auto& e = result.error();
+    throw EcmException(e.kind == sdk::ErrorKind::kInvalidRequest ? ErrorCode::kInvalidRequest
+                                                                 : ErrorCode::kPluginFailed,
+                       who + ": " + e.message);
+  }
+  sdk::LaunchSpec spec = std::move(result.value());
+  core::validate_launch_spec(spec);
+  return spec;
+}
+
+}  // namespace ecm::host

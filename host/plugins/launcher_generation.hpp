@@ -1,0 +1,42 @@
+// A launcher made by one loaded generation of a plugin. Every call into the plugin goes through
+// here and is guarded: an exception or a malformed answer becomes an EcmException for that request
+// and never leaves plugin-made objects (exceptions, strings owned by the plugin) in the host.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ecm/sdk/launcher.hpp"
+#include "plugins/plugin_library.hpp"
+
+namespace ecm::host {
+
+class LauncherGeneration {
+ public:
+  // Creates the plugin's launcher with its config. Throws PluginLoadError when the plugin throws,
+  // returns null, or names an invalid engine type.
+  LauncherGeneration(std::shared_ptr<PluginLibrary> library, const sdk::PluginConfig& config,
+                     std::uint64_t generation);
+
+  const std::string& engine_type() const { return engine_type_; }
+  const std::vector<std::string>& engine_versions() const { return engine_versions_; }
+  bool serves_version(const std::string& version) const;
+  const PluginLibrary& library() const { return *library_; }
+  std::uint64_t generation() const { return generation_; }
+
+  // Throws EcmException: kInvalidRequest when the plugin says the request is wrong, kPluginFailed
+  // when the plugin fails or throws.
+  void validate(const sdk::LaunchRequest& request) const;
+  // As validate(); the spec is checked (validate_launch_spec) before it is returned.
+  sdk::LaunchSpec build(const sdk::LaunchRequest& request, const sdk::LaunchContext& context) const;
+
+ private:
+  std::shared_ptr<PluginLibrary> library_;
+  std::shared_ptr<sdk::LauncherPlugin> plugin_;  // its deleter holds library_ too
+  std::string engine_type_;
+  std::vector<std::string> engine_versions_;
+  std::uint64_t generation_;
+};
+
+}  // namespace ecm::host

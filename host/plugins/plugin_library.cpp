@@ -1,0 +1,103 @@
+#include "plugins/plugin_library.hpp"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "util/sha256.hpp"
+
+namespace ecm::host {
+namespace {
+
+constexpr const char* kDescriptorSymbol = "ecm_plugin_descriptor";
+
+// Copies to a temp name then renames: a concurrent loader never sees half a file.
+std::filesystem::path private_copy(const std::string& name, const std::filesystem::path& source,
+                                   const std::string& sha, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  auto target = dir / (name + "-" + sha + ".so");
+  std::error_code ec;
+  if (std::filesystem::exists(target, ec)) return target;
+  auto tmp = dir / (".tmp-" + name + "-" + std::to_string(::getpid()) + "-" + sha + ".so");
+  std::filesystem::copy_file(source, tmp, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::permissions(tmp, std::filesystem::perms::owner_read |
+                                        std::filesystem::perms::owner_exec |
+                                        std::filesystem::perms::group_read);
+  std::filesystem::rename(tmp, target);
+  return target;
+}
+
+bool cstr_ok(const char* s) { return s != nullptr && std::strlen(s) < 256; }
+
+}  // namespace
+
+std::shared_ptr<PluginLibrary> open_plugin_library(const std::string& name,
+                                                   const std::filesystem::path& source,
+                                                   const std::filesystem::path& private_dir) {
+  const std::string where = "plugin '" + name + "' (" + source.string() + ")";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(source, ec)) {
+    throw PluginLoadError(where + ": file not found");
+  }
+  auto p = std::make_shared<PluginLibrary>();
+  p->name = name;
+  p->source_path = source;
+  try {
+    p->sha256 = sha256_file(source);
+    p->loaded_path = private_copy(name, source, p->sha256, private_dir);
+  } catch (const std::exception& e) {
+    throw PluginLoadError(where + ": cannot make the private copy: " + e.what());
+  }
+  try {
+    p->library = std::make_shared<boost::dll::shared_library>(
+        p->loaded_path.string(),
+        boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    throw PluginLoadError(where + ": not a loadable shared object: " + e.what());
+  }
+  if (!p->library->has(kDescriptorSymbol)) {
+    throw PluginLoadError(where + ": no '" + kDescriptorSymbol +
+                          "' symbol: not an ECM plugin (declare it with ECM_PLUGIN)");
+  }
+  const void* raw = p->library->get<const void*>(kDescriptorSymbol);
+  if (raw == nullptr) throw PluginLoadError(where + ": '" + kDescriptorSymbol + "' is null");
+  // The ABI head is read as two integers before the rest of the descriptor is trusted.
+  std::uint32_t head[2];
+  std::memcpy(head, raw, sizeof head);
+  p->abi_major = head[0];
+  p->abi_minor = head[1];
+  if (p->abi_major != sdk::kAbiMajor) {
+    throw PluginLoadError(where + ": built against ECM SDK ABI " + std::to_string(head[0]) + "." +
+                          std::to_string(head[1]) + ", this host speaks ABI " +
+                          std::to_string(sdk::kAbiMajor) + "." + std::to_string(sdk::kAbiMinor) +
+                          ": rebuild the plugin against this SDK");
+  }
+  if (p->abi_minor > sdk::kAbiMinor) {
+    throw PluginLoadError(where + ": built against ECM SDK ABI " + std::to_string(head[0]) + "." +
+                          std::to_string(head[1]) + ", newer than this host's " +
+                          std::to_string(sdk::kAbiMajor) + "." + std::to_string(sdk::kAbiMinor));
+  }
+  const auto* d = static_cast<const sdk::PluginDescriptor*>(raw);
+  if (!cstr_ok(d->build_tag) || std::strcmp(d->build_tag, ECM_SDK_BUILD_TAG) != 0) {
+    throw PluginLoadError(where + ": build tag '" + (cstr_ok(d->build_tag) ? d->build_tag : "?") +
+                          "' differs from the host's '" ECM_SDK_BUILD_TAG
+                          "': build it with the same C++ standard library");
+  }
+  if (!cstr_ok(d->name) || name != d->name) {
+    throw PluginLoadError(where + ": the library calls itself '" +
+                          (cstr_ok(d->name) ? d->name : "?") + "', expected '" + name + "'");
+  }
+  if (!cstr_ok(d->version)) throw PluginLoadError(where + ": descriptor has no version");
+  if ((d->kinds & sdk::kLauncherKind) && d->create_launcher == nullptr) {
+    throw PluginLoadError(where + ": declares a launcher but has no create_launcher");
+  }
+  if (d->kinds == 0) throw PluginLoadError(where + ": declares no kind (launcher, ...)");
+  p->version = d->version;
+  p->kinds = d->kinds;
+  p->build_tag = d->build_tag;
+  p->descriptor = d;
+  p->loaded_at = std::chrono::system_clock::now();
+  return p;
+}
+
+}  // namespace ecm::host

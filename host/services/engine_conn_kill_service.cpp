@@ -1,0 +1,47 @@
+#include "services/engine_conn_kill_service.hpp"
+
+#include <thread>
+
+#include "ecm/core/errors.hpp"
+#include "util/log.hpp"
+
+namespace ecm::host {
+
+EngineConnKillService::EngineConnKillService(EngineConnListService& engines,
+                                             core::LinuxProcessEngineConnLaunch& processes)
+    : engines_(engines), processes_(processes) {}
+
+StopOutcome EngineConnKillService::stop(const std::string& engine_id, bool force,
+                                        const std::string& reason) {
+  auto record = engines_.get(engine_id);
+  if (!record) {
+    throw core::EcmException(core::ErrorCode::kNotFound,
+                             "no engine '" + engine_id.substr(0, 64) + "'");
+  }
+  if (core::is_ended(record->status)) return {*record, true};
+  auto runtime = engines_.runtime(engine_id).value_or(EngineRuntime{});
+  engines_.transition(engine_id, core::EngineStatus::kShuttingDown,
+                      [&](core::EngineConn& e) { e.stop_reason = reason; });
+  // pid 0: still being built; the launch service stops it as soon as it has a process.
+  if (record->pid > 0) {
+    const auto grace = force ? std::chrono::milliseconds(0) : runtime.stop_grace;
+    processes_.stop(record->pid, runtime.stop_signal, grace);
+    log("kill")->info("[{}] stopping pid {} ({}, grace {} ms)", engine_id, record->pid,
+                      force ? "forced" : reason, grace.count());
+  }
+  return {*engines_.get(engine_id), false};
+}
+
+std::size_t EngineConnKillService::stop_all(const std::string& reason,
+                                            std::chrono::milliseconds deadline) {
+  for (const auto& e : engines_.list({})) {
+    if (!core::is_ended(e.status)) stop(e.id, false, reason);
+  }
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (processes_.running_count() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return processes_.running_count();
+}
+
+}  // namespace ecm::host

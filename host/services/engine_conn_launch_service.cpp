@@ -1,0 +1,181 @@
+#include "services/engine_conn_launch_service.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ecm/core/engine_exit.hpp"
+#include "ecm/core/errors.hpp"
+#include "ecm/core/launch_validation.hpp"
+#include "util/log.hpp"
+
+namespace ecm::host {
+namespace {
+
+using core::EcmException;
+using core::ErrorCode;
+namespace fs = std::filesystem;
+
+void make_private_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw EcmException(ErrorCode::kLaunchFailed, "cannot create " + dir.string() + ": " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, ec);
+}
+
+void write_file(const fs::path& path, const std::string& content) {
+  // O_EXCL|O_NOFOLLOW: the work dir is new, so nothing may already stand at this path.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    throw EcmException(ErrorCode::kLaunchFailed,
+                       "cannot create " + path.string() + ": " + std::strerror(errno));
+  }
+  std::size_t done = 0;
+  while (done < content.size()) {
+    auto n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      throw EcmException(ErrorCode::kLaunchFailed,
+                         "cannot write " + path.string() + ": " + std::strerror(e));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+EngineConnLaunchService::EngineConnLaunchService(LaunchSettings settings, PluginRegistry& registry,
+                                                 EngineConnListService& engines,
+                                                 core::LinuxProcessEngineConnLaunch& processes)
+    : settings_(std::move(settings)),
+      registry_(registry),
+      engines_(engines),
+      processes_(processes) {}
+
+core::EngineConn EngineConnLaunchService::make_record(const sdk::LaunchRequest& request,
+                                                      const LauncherGeneration& launcher) const {
+  core::EngineConn r;
+  r.id = core::new_engine_id();
+  r.ticket_id = request.ticket_id;
+  r.user = request.user;
+  r.engine_type = request.engine_type;
+  r.engine_version = request.engine_version;
+  r.labels = request.labels;
+  r.properties = request.properties;
+  r.status = core::EngineStatus::kStarting;
+  r.created_at = core::Clock::now();
+  r.work_dir = (settings_.work_root / r.user / r.id).string();
+  r.log_dir = (fs::path(r.work_dir) / "logs").string();
+  r.plugin_name = launcher.library().name;
+  r.plugin_version = launcher.library().version;
+  return r;
+}
+
+core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& record,
+                                                   const sdk::LaunchRequest& request,
+                                                   const LauncherGeneration& launcher,
+                                                   EngineRuntime& runtime) const {
+  const fs::path work(record.work_dir);
+  make_private_dir(work);
+  make_private_dir(record.log_dir);
+  sdk::LaunchSpec spec = launcher.build(request, {record.id, record.work_dir, record.log_dir});
+  for (const auto& d : spec.directories) make_private_dir(work / d);
+  for (const auto& [path, content] : spec.files) {
+    make_private_dir((work / path).parent_path());
+    write_file(work / path, content);
+  }
+  runtime.stop_signal = spec.stop_signal;
+  runtime.stop_grace =
+      spec.stop_grace.count() > 0 ? spec.stop_grace : settings_.default_stop_grace;
+
+  // A minimal base environment, then the plugin's, then the ECM's own (which nobody overrides).
+  std::map<std::string, std::string> env{
+      {"PATH", "/usr/local/bin:/usr/bin:/bin"},
+      {"HOME", record.work_dir},
+      {"USER", record.user},
+      {"LOGNAME", record.user},
+      {"LANG", "C.UTF-8"},
+  };
+  for (const auto& [k, v] : spec.env) env[k] = v;
+  env["ECM_ENGINE_ID"] = record.id;
+  env["ECM_WORK_DIR"] = record.work_dir;
+  env["ECM_LOG_DIR"] = record.log_dir;
+  env["ECM_USER"] = record.user;
+  env["ECM_ENGINE_TYPE"] = record.engine_type;
+
+  core::ProcessSpec p;
+  p.executable = spec.executable;
+  p.argv = spec.argv.empty() ? std::vector<std::string>{spec.executable} : spec.argv;
+  for (const auto& [k, v] : env) p.env.push_back(k + "=" + v);
+  p.working_dir = spec.working_dir.empty() ? record.work_dir : (work / spec.working_dir).string();
+  p.stdout_path = (fs::path(record.log_dir) / "stdout").string();
+  p.stderr_path = (fs::path(record.log_dir) / "stderr").string();
+  return p;
+}
+
+core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& request) {
+  if (shutting_down_) throw EcmException(ErrorCode::kShuttingDown, "the ECM is shutting down");
+  core::validate_launch_request(request);
+  auto launcher = registry_.launcher_for(request.engine_type, request.engine_version);
+  launcher->validate(request);
+
+  auto [record, inserted] = engines_.add_unless_ticket_known(make_record(request, *launcher));
+  if (!inserted) {
+    log("launch")->info("[{}] ticket {} already launched: returning the existing engine",
+                        record.id, record.ticket_id);
+    return record;
+  }
+  const std::string id = record.id;
+  try {
+    EngineRuntime runtime;
+    runtime.plugin_pin = launcher;
+    core::ProcessSpec spec = prepare(record, request, *launcher, runtime);
+    engines_.set_runtime(id, runtime);
+    auto started = processes_.start(
+        spec, [this, id](int, const core::ExitStatus& exit) { on_exit(id, exit); });
+    engines_.update(id, [&](core::EngineConn& e) {
+      e.pid = started.pid;
+      e.started_at = core::Clock::now();
+    });
+    // Readiness for now: the process exists. A stop that came in while it was being built is
+    // carried out here, now that there is a process to stop.
+    if (!engines_.transition(id, core::EngineStatus::kRunning)) {
+      auto now = engines_.get(id);
+      if (now && now->status == core::EngineStatus::kShuttingDown) {
+        processes_.stop(started.pid, runtime.stop_signal, runtime.stop_grace);
+      }
+    }
+    log("launch")->info("[{}] launched {} for {} as pid {}", id, request.engine_type, request.user,
+                        started.pid);
+  } catch (const EcmException& e) {
+    engines_.transition(id, core::EngineStatus::kFailed, [&](core::EngineConn& r) {
+      r.failure_reason = e.what();
+      r.ended_at = core::Clock::now();
+    });
+    log("launch")->warn("[{}] launch failed: {}", id, e.what());
+    throw;
+  } catch (const std::exception& e) {
+    engines_.transition(id, core::EngineStatus::kFailed, [&](core::EngineConn& r) {
+      r.failure_reason = e.what();
+      r.ended_at = core::Clock::now();
+    });
+    log("launch")->error("[{}] launch failed: {}", id, e.what());
+    throw EcmException(ErrorCode::kInternal, e.what());
+  }
+  return *engines_.get(id);
+}
+
+void EngineConnLaunchService::on_exit(const std::string& engine_id, const core::ExitStatus& exit) {
+  auto ended = engines_.finish(engine_id, exit);
+  if (ended) {
+    log("engines")->info("[{}] ended {}: {}", engine_id, core::to_string(ended->status),
+                         core::describe_exit(exit));
+  }
+}
+
+}  // namespace ecm::host

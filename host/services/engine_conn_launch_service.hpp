@@ -1,0 +1,51 @@
+// EngineConnLaunchService: the path of a launch, from a validated request to a running process.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "ecm/core/engine_conn.hpp"
+#include "ecm/core/linux_process_launch.hpp"
+#include "ecm/sdk/launcher.hpp"
+#include "plugins/plugin_registry.hpp"
+#include "services/engine_conn_list_service.hpp"
+
+namespace ecm::host {
+
+struct LaunchSettings {
+  std::filesystem::path work_root;
+  std::chrono::milliseconds default_stop_grace{std::chrono::seconds(10)};
+};
+
+class EngineConnLaunchService {
+ public:
+  EngineConnLaunchService(LaunchSettings settings, PluginRegistry& registry,
+                          EngineConnListService& engines,
+                          core::LinuxProcessEngineConnLaunch& processes);
+
+  // Launches an engine, or returns the one already made for this ticket. Throws EcmException:
+  // before anything is created for invalid input, unknown type, a plugin refusal or shutdown;
+  // after the record exists (plugin build failure, spawn failure) the record is left Failed with
+  // the reason, and the error is thrown too.
+  core::EngineConn launch(const sdk::LaunchRequest& request);
+
+  // From now on every launch is refused with kShuttingDown.
+  void refuse_new_launches() { shutting_down_ = true; }
+
+ private:
+  core::EngineConn make_record(const sdk::LaunchRequest& request,
+                               const LauncherGeneration& launcher) const;
+  core::ProcessSpec prepare(const core::EngineConn& record, const sdk::LaunchRequest& request,
+                            const LauncherGeneration& launcher, EngineRuntime& runtime) const;
+  void on_exit(const std::string& engine_id, const core::ExitStatus& exit);
+
+  LaunchSettings settings_;
+  PluginRegistry& registry_;
+  EngineConnListService& engines_;
+  core::LinuxProcessEngineConnLaunch& processes_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace ecm::host

@@ -1,0 +1,103 @@
+#include "services/engine_conn_list_service.hpp"
+
+#include "ecm/core/engine_exit.hpp"
+#include "util/log.hpp"
+
+namespace ecm::host {
+
+std::pair<core::EngineConn, bool> EngineConnListService::add_unless_ticket_known(
+    const core::EngineConn& record) {
+  std::lock_guard lock(mu_);
+  if (!record.ticket_id.empty()) {
+    auto t = by_ticket_.find(record.ticket_id);
+    if (t != by_ticket_.end()) return {engines_.at(t->second).record, false};
+    by_ticket_[record.ticket_id] = record.id;
+  }
+  engines_[record.id] = Entry{record, std::nullopt};
+  return {record, true};
+}
+
+std::optional<core::EngineConn> EngineConnListService::get(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = engines_.find(id);
+  if (it == engines_.end()) return std::nullopt;
+  return it->second.record;
+}
+
+std::vector<core::EngineConn> EngineConnListService::list(const EngineConnFilter& f) const {
+  std::lock_guard lock(mu_);
+  std::vector<core::EngineConn> out;
+  out.reserve(engines_.size());
+  for (const auto& [id, e] : engines_) {
+    const auto& r = e.record;
+    if (f.user && r.user != *f.user) continue;
+    if (f.engine_type && r.engine_type != *f.engine_type) continue;
+    if (f.status && r.status != *f.status) continue;
+    out.push_back(r);
+  }
+  return out;
+}
+
+std::optional<EngineRuntime> EngineConnListService::runtime(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = engines_.find(id);
+  if (it == engines_.end()) return std::nullopt;
+  return it->second.runtime;
+}
+
+std::size_t EngineConnListService::size() const {
+  std::lock_guard lock(mu_);
+  return engines_.size();
+}
+
+std::optional<core::EngineConn> EngineConnListService::transition(
+    const std::string& id, core::EngineStatus to,
+    const std::function<void(core::EngineConn&)>& mutate) {
+  std::lock_guard lock(mu_);
+  auto it = engines_.find(id);
+  if (it == engines_.end()) return std::nullopt;
+  auto& e = it->second;
+  if (!core::can_transition(e.record.status, to)) {
+    log("engines")->debug("[{}] transition {} -> {} refused", id,
+                                  core::to_string(e.record.status), core::to_string(to));
+    return std::nullopt;
+  }
+  e.record.status = to;
+  if (mutate) mutate(e.record);
+  // An ended engine no longer pins its plugin generation.
+  if (core::is_ended(to)) e.runtime.reset();
+  return e.record;
+}
+
+std::optional<core::EngineConn> EngineConnListService::update(
+    const std::string& id, const std::function<void(core::EngineConn&)>& mutate) {
+  std::lock_guard lock(mu_);
+  auto it = engines_.find(id);
+  if (it == engines_.end()) return std::nullopt;
+  mutate(it->second.record);
+  return it->second.record;
+}
+
+void EngineConnListService::set_runtime(const std::string& id, EngineRuntime runtime) {
+  std::lock_guard lock(mu_);
+  auto it = engines_.find(id);
+  if (it != engines_.end() && !core::is_ended(it->second.record.status)) {
+    it->second.runtime = std::move(runtime);
+  }
+}
+
+std::optional<core::EngineConn> EngineConnListService::finish(const std::string& id,
+                                                             const core::ExitStatus& exit) {
+  std::lock_guard lock(mu_);
+  auto it = engines_.find(id);
+  if (it == engines_.end() || core::is_ended(it->second.record.status)) return std::nullopt;
+  auto& e = it->second;
+  core::EngineConn ended = e.record;
+  core::record_exit(ended, exit, core::Clock::now());
+  if (!core::can_transition(e.record.status, ended.status)) return std::nullopt;
+  e.record = std::move(ended);
+  e.runtime.reset();
+  return e.record;
+}
+
+}  // namespace ecm::host

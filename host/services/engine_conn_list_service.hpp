@@ -1,0 +1,68 @@
+// EngineConnListService: the one owner of the engine table. Every change to an engine record goes
+// through here, under one lock, and status changes obey core::can_transition.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ecm/core/engine_conn.hpp"
+#include "ecm/core/linux_process_launch.hpp"
+
+namespace ecm::host {
+
+struct EngineConnFilter {
+  std::optional<std::string> user;
+  std::optional<std::string> engine_type;
+  std::optional<core::EngineStatus> status;
+};
+
+// What the host keeps about a live engine besides its record: how to stop it, and a reference to
+// the plugin generation that built it (so that generation stays loaded while the engine runs).
+struct EngineRuntime {
+  std::shared_ptr<const void> plugin_pin;
+  int stop_signal = 15;
+  std::chrono::milliseconds stop_grace{0};
+};
+
+class EngineConnListService {
+ public:
+  // Inserts `record` unless its ticket id is already known; returns the record in the table and
+  // whether it is the new one. Atomic: two launches with one ticket make one engine.
+  std::pair<core::EngineConn, bool> add_unless_ticket_known(const core::EngineConn& record);
+
+  std::optional<core::EngineConn> get(const std::string& id) const;
+  std::vector<core::EngineConn> list(const EngineConnFilter& filter) const;
+  std::optional<EngineRuntime> runtime(const std::string& id) const;
+  std::size_t size() const;
+
+  // Moves the engine to `to` and applies `mutate` to the record, atomically. An illegal transition
+  // is refused (logged, nothing applied) and returns nullopt; else the updated record.
+  std::optional<core::EngineConn> transition(
+      const std::string& id, core::EngineStatus to,
+      const std::function<void(core::EngineConn&)>& mutate = {});
+  // Changes fields other than the status (pid, start time...). Returns the updated record.
+  std::optional<core::EngineConn> update(const std::string& id,
+                                         const std::function<void(core::EngineConn&)>& mutate);
+  void set_runtime(const std::string& id, EngineRuntime runtime);
+  // Records the end of the engine's process (core::record_exit) and drops its runtime.
+  // Returns nullopt when the engine is unknown or already ended.
+  std::optional<core::EngineConn> finish(const std::string& id, const core::ExitStatus& exit);
+
+ private:
+  struct Entry {
+    core::EngineConn record;
+    std::optional<EngineRuntime> runtime;  // dropped when the engine ends
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> engines_;
+  std::map<std::string, std::string> by_ticket_;
+};
+
+}  // namespace ecm::host

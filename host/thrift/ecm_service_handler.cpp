@@ -1,0 +1,64 @@
+#include "thrift/ecm_service_handler.hpp"
+
+#include "thrift/thrift_convert.hpp"
+#include "util/log.hpp"
+
+namespace ecm::host {
+namespace {
+
+// Every method body runs through here: typed errors pass as they are, anything else is INTERNAL
+// (logged, since it is a bug of ours).
+template <class Fn>
+void rpc(const char* method, Fn&& fn) {
+  try {
+    fn();
+  } catch (const core::EcmException& e) {
+    throw to_thrift(e);
+  } catch (const ecm::thrift::EcmError&) {
+    throw;
+  } catch (const std::exception& e) {
+    log("thrift")->error("{}: internal error: {}", method, e.what());
+    throw to_thrift(core::EcmException(core::ErrorCode::kInternal, e.what()));
+  }
+}
+
+}  // namespace
+
+void EcmServiceHandler::launchEngineConn(ecm::thrift::EngineConn& out,
+                                         const ecm::thrift::LaunchRequest& request) {
+  rpc("launchEngineConn", [&] { out = to_thrift(s_.launch.launch(to_core(request))); });
+}
+
+void EcmServiceHandler::getEngineConn(ecm::thrift::EngineConn& out, const std::string& engine_id) {
+  rpc("getEngineConn", [&] {
+    auto e = s_.list.get(engine_id);
+    if (!e) {
+      throw core::EcmException(core::ErrorCode::kNotFound,
+                               "no engine '" + engine_id.substr(0, 64) + "'");
+    }
+    out = to_thrift(*e);
+  });
+}
+
+void EcmServiceHandler::listEngineConns(std::vector<ecm::thrift::EngineConn>& out,
+                                        const ecm::thrift::EngineConnFilter& filter) {
+  rpc("listEngineConns", [&] {
+    auto engines = s_.list.list(to_core(filter));
+    out.reserve(engines.size());
+    for (const auto& e : engines) out.push_back(to_thrift(e));
+  });
+}
+
+void EcmServiceHandler::stopEngineConn(ecm::thrift::StopResult& out,
+                                       const ecm::thrift::StopRequest& request) {
+  rpc("stopEngineConn", [&] {
+    if (request.engine_id.empty()) {
+      throw core::EcmException(core::ErrorCode::kInvalidRequest, "engine_id is required");
+    }
+    auto outcome = s_.kill.stop(request.engine_id, request.force, "stopped by request");
+    out.__set_engine(to_thrift(outcome.engine));
+    out.__set_already_ended(outcome.already_ended);
+  });
+}
+
+}  // namespace ecm::host

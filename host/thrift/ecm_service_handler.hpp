@@ -1,0 +1,34 @@
+// The Thrift face of the ECM: converts, delegates to the services, maps every error to EcmError.
+// Kept thin on purpose: no behaviour lives here.
+#pragma once
+
+#include "EngineConnManagerService.h"
+#include "services/engine_conn_kill_service.hpp"
+#include "services/engine_conn_launch_service.hpp"
+#include "services/engine_conn_list_service.hpp"
+
+namespace ecm::host {
+
+struct EcmServices {
+  EngineConnLaunchService& launch;
+  EngineConnListService& list;
+  EngineConnKillService& kill;
+};
+
+class EcmServiceHandler : public ecm::thrift::EngineConnManagerServiceIf {
+ public:
+  explicit EcmServiceHandler(EcmServices services) : s_(services) {}
+
+  void launchEngineConn(ecm::thrift::EngineConn& out,
+                        const ecm::thrift::LaunchRequest& request) override;
+  void getEngineConn(ecm::thrift::EngineConn& out, const std::string& engine_id) override;
+  void listEngineConns(std::vector<ecm::thrift::EngineConn>& out,
+                       const ecm::thrift::EngineConnFilter& filter) override;
+  void stopEngineConn(ecm::thrift::StopResult& out,
+                      const ecm::thrift::StopRequest& request) override;
+
+ private:
+  EcmServices s_;
+};
+
+}  // namespace ecm::host

@@ -1,0 +1,103 @@
+#include "thrift/thrift_convert.hpp"
+
+namespace ecm::host {
+namespace {
+
+std::int64_t to_ms(core::Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+ecm::thrift::ErrorCode::type to_thrift(core::ErrorCode c) {
+  using T = ecm::thrift::ErrorCode;
+  switch (c) {
+    case core::ErrorCode::kInvalidRequest: return T::INVALID_REQUEST;
+    case core::ErrorCode::kNotFound: return T::NOT_FOUND;
+    case core::ErrorCode::kUnknownEngineType: return T::UNKNOWN_ENGINE_TYPE;
+    case core::ErrorCode::kInsufficientResources: return T::INSUFFICIENT_RESOURCES;
+    case core::ErrorCode::kPluginFailed: return T::PLUGIN_FAILED;
+    case core::ErrorCode::kShuttingDown: return T::SHUTTING_DOWN;
+    case core::ErrorCode::kInternal: return T::INTERNAL;
+    case core::ErrorCode::kLaunchFailed: return T::LAUNCH_FAILED;
+  }
+  return T::INTERNAL;
+}
+
+}  // namespace
+
+sdk::LaunchRequest to_core(const ecm::thrift::LaunchRequest& r) {
+  sdk::LaunchRequest out;
+  out.ticket_id = r.ticket_id;
+  out.user = r.user;
+  out.engine_type = r.engine_type;
+  out.engine_version = r.engine_version;
+  out.labels = r.labels;
+  out.properties = r.properties;
+  out.env = r.env;
+  return out;
+}
+
+ecm::thrift::EngineStatus::type to_thrift(core::EngineStatus s) {
+  using T = ecm::thrift::EngineStatus;
+  switch (s) {
+    case core::EngineStatus::kStarting: return T::STARTING;
+    case core::EngineStatus::kRunning: return T::RUNNING;
+    case core::EngineStatus::kShuttingDown: return T::SHUTTING_DOWN;
+    case core::EngineStatus::kSuccess: return T::SUCCESS;
+    case core::EngineStatus::kFailed: return T::FAILED;
+  }
+  return T::FAILED;
+}
+
+EngineConnFilter to_core(const ecm::thrift::EngineConnFilter& f) {
+  EngineConnFilter out;
+  if (f.__isset.user) out.user = f.user;
+  if (f.__isset.engine_type) out.engine_type = f.engine_type;
+  if (f.__isset.status) {
+    using T = ecm::thrift::EngineStatus;
+    switch (f.status) {
+      case T::STARTING: out.status = core::EngineStatus::kStarting; break;
+      case T::RUNNING: out.status = core::EngineStatus::kRunning; break;
+      case T::SHUTTING_DOWN: out.status = core::EngineStatus::kShuttingDown; break;
+      case T::SUCCESS: out.status = core::EngineStatus::kSuccess; break;
+      case T::FAILED: out.status = core::EngineStatus::kFailed; break;
+      default:
+        throw core::EcmException(core::ErrorCode::kInvalidRequest,
+                                 "unknown status " + std::to_string(static_cast<int>(f.status)));
+    }
+  }
+  return out;
+}
+
+ecm::thrift::EngineConn to_thrift(const core::EngineConn& e) {
+  ecm::thrift::EngineConn t;
+  t.__set_id(e.id);
+  if (!e.ticket_id.empty()) t.__set_ticket_id(e.ticket_id);
+  t.__set_user(e.user);
+  t.__set_engine_type(e.engine_type);
+  if (!e.engine_version.empty()) t.__set_engine_version(e.engine_version);
+  t.__set_labels(e.labels);
+  t.__set_properties(e.properties);
+  t.__set_status(to_thrift(e.status));
+  if (e.pid > 0) t.__set_pid(e.pid);
+  t.__set_work_dir(e.work_dir);
+  t.__set_log_dir(e.log_dir);
+  t.__set_created_at_ms(to_ms(e.created_at));
+  if (e.started_at) t.__set_started_at_ms(to_ms(*e.started_at));
+  if (e.ended_at) t.__set_ended_at_ms(to_ms(*e.ended_at));
+  if (e.exit_code) t.__set_exit_code(*e.exit_code);
+  if (e.exit_signal) t.__set_exit_signal(*e.exit_signal);
+  if (!e.failure_reason.empty()) t.__set_failure_reason(e.failure_reason);
+  if (!e.stop_reason.empty()) t.__set_stop_reason(e.stop_reason);
+  t.__set_plugin_name(e.plugin_name);
+  t.__set_plugin_version(e.plugin_version);
+  return t;
+}
+
+ecm::thrift::EcmError to_thrift(const core::EcmException& e) {
+  ecm::thrift::EcmError err;
+  err.__set_code(to_thrift(e.code()));
+  err.__set_message(e.what());
+  return err;
+}
+
+}  // namespace ecm::host

@@ -1,0 +1,51 @@
+// A launcher that loads fine and then misbehaves according to the request's `mode` property:
+//   throw       build() throws a std::runtime_error
+//   throw_int   build() throws an int
+//   garbage     build() returns a spec with a relative executable
+//   escape      build() asks for a file outside the work dir
+//   refuse      build() returns an internal error
+//   ok          a valid spec running /bin/sleep 600
+// validate() throws when mode is `throw_validate`.
+#include <ecm/sdk/sdk.hpp>
+
+#include <stdexcept>
+
+namespace {
+
+using namespace ecm::sdk;
+
+class Misbehaving final : public LauncherPlugin {
+ public:
+  std::string engine_type() const override { return "misbehaving"; }
+  std::vector<std::string> engine_versions() const override { return {"1", "2"}; }
+  Status validate(const LaunchRequest& r) const override {
+    if (mode(r) == "throw_validate") throw std::runtime_error("validate exploded");
+    return {};
+  }
+  Result<LaunchSpec> build(const LaunchRequest& r, const LaunchContext&) const override {
+    const auto m = mode(r);
+    if (m == "throw") throw std::runtime_error("build exploded");
+    if (m == "throw_int") throw 42;
+    if (m == "refuse") return internal_error("backend unavailable");
+    LaunchSpec spec;
+    spec.executable = "/bin/sleep";
+    spec.argv = {"/bin/sleep", "600"};
+    if (m == "garbage") spec.executable = "sleep";
+    if (m == "escape") spec.files["../../../evil"] = "x";
+    return spec;
+  }
+
+ private:
+  static std::string mode(const LaunchRequest& r) {
+    auto it = r.properties.find("mode");
+    return it == r.properties.end() ? "ok" : it->second;
+  }
+};
+
+LauncherPlugin* create(const PluginConfig&) { return new Misbehaving(); }
+const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "misbehaving", "0.1.0", kLauncherKind,
+                                   &create};
+
+}  // namespace
+
+ECM_PLUGIN(kDescriptor)
