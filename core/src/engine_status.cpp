@@ -35,7 +35,9 @@ std::optional<EngineStatus> engine_status_from_string(std::string_view text) {
   return std::nullopt;
 }
 
-bool is_ended(EngineStatus s) { return s == EngineStatus::kSuccess || s == EngineStatus::kFailed; }
+bool is_ended(EngineStatus s) {
+  return s == EngineStatus::kSuccess || s == EngineStatus::kFailed;
+}
 
 bool can_transition(EngineStatus from, EngineStatus to) {
   using S = EngineStatus;

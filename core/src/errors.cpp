@@ -4,14 +4,22 @@ namespace ecm::core {
 
 std::string_view to_string(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidRequest: return "INVALID_REQUEST";
-    case ErrorCode::kNotFound: return "NOT_FOUND";
-    case ErrorCode::kUnknownEngineType: return "UNKNOWN_ENGINE_TYPE";
-    case ErrorCode::kInsufficientResources: return "INSUFFICIENT_RESOURCES";
-    case ErrorCode::kPluginFailed: return "PLUGIN_FAILED";
-    case ErrorCode::kShuttingDown: return "SHUTTING_DOWN";
-    case ErrorCode::kInternal: return "INTERNAL";
-    case ErrorCode::kLaunchFailed: return "LAUNCH_FAILED";
+    case ErrorCode::kInvalidRequest:
+      return "INVALID_REQUEST";
+    case ErrorCode::kNotFound:
+      return "NOT_FOUND";
+    case ErrorCode::kUnknownEngineType:
+      return "UNKNOWN_ENGINE_TYPE";
+    case ErrorCode::kInsufficientResources:
+      return "INSUFFICIENT_RESOURCES";
+    case ErrorCode::kPluginFailed:
+      return "PLUGIN_FAILED";
+    case ErrorCode::kShuttingDown:
+      return "SHUTTING_DOWN";
+    case ErrorCode::kInternal:
+      return "INTERNAL";
+    case ErrorCode::kLaunchFailed:
+      return "LAUNCH_FAILED";
   }
   return "INTERNAL";
 }

@@ -86,7 +86,8 @@ ECM_CHILD_NO_SANITIZE int child_main(void* p) {
   if (chdir(a->working_dir) < 0) return fail(a, "chdir to the working dir");
   // No descriptor of the daemon leaks into the engine.
   if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0) {
-    for (int fd = 3; fd < 65536; ++fd) close(fd);
+    for (int fd = 3; fd < 65536; ++fd)
+      close(fd);
   }
   sigset_t none;
   sigemptyset(&none);
@@ -98,7 +99,8 @@ ECM_CHILD_NO_SANITIZE int child_main(void* p) {
 std::vector<char*> c_strings(const std::vector<std::string>& v) {
   std::vector<char*> out;
   out.reserve(v.size() + 1);
-  for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  for (const auto& s : v)
+    out.push_back(const_cast<char*>(s.c_str()));
   out.push_back(nullptr);
   return out;
 }
@@ -150,7 +152,8 @@ StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, Exit
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  const int pid = clone(child_main, stack.get() + kStackSize, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  const int pid =
+      clone(child_main, stack.get() + kStackSize, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   const int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
@@ -163,8 +166,8 @@ StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, Exit
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     throw EcmException(ErrorCode::kLaunchFailed, std::string(args.failed_step) + " (" +
-                                                     spec.executable + "): " +
-                                                     std::strerror(args.error_number));
+                                                     spec.executable +
+                                                     "): " + std::strerror(args.error_number));
   }
 
   StartedProcess started{pid, read_process_start_time(pid).value_or(0)};
@@ -258,7 +261,8 @@ std::optional<std::uint64_t> read_process_start_time(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(in, line)) return std::nullopt;
-  // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
+  // The command name (field 2) may contain spaces and parentheses: fields resume after the last
+  // ')'.
   auto close = line.rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream rest(line.substr(close + 2));

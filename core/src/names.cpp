@@ -2,7 +2,9 @@
 
 namespace ecm::core {
 
-bool has_no_nul(std::string_view text) { return text.find('\0') == std::string_view::npos; }
+bool has_no_nul(std::string_view text) {
+  return text.find('\0') == std::string_view::npos;
+}
 
 bool is_safe_name(std::string_view name, std::size_t max_len) {
   if (name.empty() || name.size() > max_len) return false;

@@ -5,7 +5,9 @@
 namespace ecm::host {
 namespace {
 
-std::uint32_t line_of(const toml::node& n) { return n.source().begin.line; }
+std::uint32_t line_of(const toml::node& n) {
+  return n.source().begin.line;
+}
 
 }  // namespace
 

@@ -37,12 +37,15 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       launch_({config_.work_root, config_.stop_grace}, registry_, engines_, processes_),
       kill_(engines_, processes_) {}
 
-EcmDaemon::~EcmDaemon() { shutdown(); }
+EcmDaemon::~EcmDaemon() {
+  shutdown();
+}
 
 void EcmDaemon::start() {
   std::filesystem::create_directories(config_.state_dir);
   std::filesystem::create_directories(config_.work_root);
-  for (const auto& name : config_.enabled_plugins) registry_.load(name);
+  for (const auto& name : config_.enabled_plugins)
+    registry_.load(name);
 
   guard_.emplace(io_.get_executor());
   for (unsigned i = 0; i < config_.io_threads; ++i) {
@@ -108,7 +111,8 @@ void EcmDaemon::shutdown() {
   }
   guard_.reset();
   io_.stop();
-  for (auto& t : io_threads_) t.join();
+  for (auto& t : io_threads_)
+    t.join();
   std::error_code ec;
   std::filesystem::remove(config_.state_dir / "ecm.address", ec);
 }

@@ -16,14 +16,16 @@ std::optional<std::string> scalar_text(const toml::node& n) {
 void flatten(const toml::table& t, const std::string& prefix, const std::string& file,
              sdk::PluginConfig& out) {
   for (const auto& [k, node] : t) {
-    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const std::string key =
+        prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     if (const auto* sub = node.as_table()) {
       flatten(*sub, key, file, out);
     } else if (const auto* arr = node.as_array()) {
       std::vector<std::string> items;
       for (const auto& e : *arr) {
         auto text = scalar_text(e);
-        if (!text) throw ConfigError(file, e.source().begin.line, key, "arrays may hold scalars only");
+        if (!text)
+          throw ConfigError(file, e.source().begin.line, key, "arrays may hold scalars only");
         items.push_back(*text);
       }
       out.lists[key] = std::move(items);

@@ -27,7 +27,9 @@ std::filesystem::path private_copy(const std::string& name, const std::filesyste
   return target;
 }
 
-bool cstr_ok(const char* s) { return s != nullptr && std::strlen(s) < 256; }
+bool cstr_ok(const char* s) {
+  return s != nullptr && std::strlen(s) < 256;
+}
 
 }  // namespace
 

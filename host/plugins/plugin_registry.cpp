@@ -39,9 +39,9 @@ void PluginRegistry::load_file(const std::string& name, const std::filesystem::p
     }
     launchers_[launcher->engine_type()] = launcher;
   }
-  log("registry")->info("loaded plugin {} {} (ABI {}.{}, sha256 {}, generation {})", name,
-                                library->version, library->abi_major, library->abi_minor,
-                                library->sha256.substr(0, 12), generation);
+  log("registry")
+      ->info("loaded plugin {} {} (ABI {}.{}, sha256 {}, generation {})", name, library->version,
+             library->abi_major, library->abi_minor, library->sha256.substr(0, 12), generation);
 }
 
 std::shared_ptr<const LauncherGeneration> PluginRegistry::launcher_for(
@@ -50,14 +50,16 @@ std::shared_ptr<const LauncherGeneration> PluginRegistry::launcher_for(
   auto it = launchers_.find(engine_type);
   if (it == launchers_.end()) {
     std::string known;
-    for (const auto& [type, _] : launchers_) known += (known.empty() ? "" : ", ") + type;
+    for (const auto& [type, _] : launchers_)
+      known += (known.empty() ? "" : ", ") + type;
     throw core::EcmException(core::ErrorCode::kUnknownEngineType,
                              "unknown engine type '" + engine_type.substr(0, 64) +
                                  "' (served here: " + (known.empty() ? "none" : known) + ")");
   }
   if (!it->second->serves_version(version)) {
     std::string served;
-    for (const auto& v : it->second->engine_versions()) served += (served.empty() ? "" : ", ") + v;
+    for (const auto& v : it->second->engine_versions())
+      served += (served.empty() ? "" : ", ") + v;
     throw core::EcmException(core::ErrorCode::kUnknownEngineType,
                              "engine type '" + engine_type + "' has no version '" + version +
                                  "' (served: " + served + ")");
@@ -70,10 +72,9 @@ std::vector<PluginInfo> PluginRegistry::list() const {
   std::vector<PluginInfo> out;
   for (const auto& [type, gen] : launchers_) {
     const auto& lib = gen->library();
-    out.push_back(PluginInfo{lib.name, lib.version,
-                             std::to_string(lib.abi_major) + "." + std::to_string(lib.abi_minor),
-                             lib.sha256, lib.source_path.string(), type, gen->generation(),
-                             lib.loaded_at});
+    out.push_back(PluginInfo{
+        lib.name, lib.version, std::to_string(lib.abi_major) + "." + std::to_string(lib.abi_minor),
+        lib.sha256, lib.source_path.string(), type, gen->generation(), lib.loaded_at});
   }
   return out;
 }

@@ -21,7 +21,9 @@ namespace fs = std::filesystem;
 void make_private_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) throw EcmException(ErrorCode::kLaunchFailed, "cannot create " + dir.string() + ": " + ec.message());
+  if (ec)
+    throw EcmException(ErrorCode::kLaunchFailed,
+                       "cannot create " + dir.string() + ": " + ec.message());
   fs::permissions(dir, fs::perms::owner_all, ec);
 }
 
@@ -84,14 +86,14 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   make_private_dir(work);
   make_private_dir(record.log_dir);
   sdk::LaunchSpec spec = launcher.build(request, {record.id, record.work_dir, record.log_dir});
-  for (const auto& d : spec.directories) make_private_dir(work / d);
+  for (const auto& d : spec.directories)
+    make_private_dir(work / d);
   for (const auto& [path, content] : spec.files) {
     make_private_dir((work / path).parent_path());
     write_file(work / path, content);
   }
   runtime.stop_signal = spec.stop_signal;
-  runtime.stop_grace =
-      spec.stop_grace.count() > 0 ? spec.stop_grace : settings_.default_stop_grace;
+  runtime.stop_grace = spec.stop_grace.count() > 0 ? spec.stop_grace : settings_.default_stop_grace;
 
   // A minimal base environment, then the plugin's, then the ECM's own (which nobody overrides).
   std::map<std::string, std::string> env{
@@ -101,7 +103,8 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
       {"LOGNAME", record.user},
       {"LANG", "C.UTF-8"},
   };
-  for (const auto& [k, v] : spec.env) env[k] = v;
+  for (const auto& [k, v] : spec.env)
+    env[k] = v;
   env["ECM_ENGINE_ID"] = record.id;
   env["ECM_WORK_DIR"] = record.work_dir;
   env["ECM_LOG_DIR"] = record.log_dir;
@@ -111,7 +114,8 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   core::ProcessSpec p;
   p.executable = spec.executable;
   p.argv = spec.argv.empty() ? std::vector<std::string>{spec.executable} : spec.argv;
-  for (const auto& [k, v] : env) p.env.push_back(k + "=" + v);
+  for (const auto& [k, v] : env)
+    p.env.push_back(k + "=" + v);
   p.working_dir = spec.working_dir.empty() ? record.work_dir : (work / spec.working_dir).string();
   p.stdout_path = (fs::path(record.log_dir) / "stdout").string();
   p.stderr_path = (fs::path(record.log_dir) / "stderr").string();
@@ -126,8 +130,8 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
 
   auto [record, inserted] = engines_.add_unless_ticket_known(make_record(request, *launcher));
   if (!inserted) {
-    log("launch")->info("[{}] ticket {} already launched: returning the existing engine",
-                        record.id, record.ticket_id);
+    log("launch")->info("[{}] ticket {} already launched: returning the existing engine", record.id,
+                        record.ticket_id);
     return record;
   }
   const std::string id = record.id;

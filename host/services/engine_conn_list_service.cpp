@@ -58,8 +58,8 @@ std::optional<core::EngineConn> EngineConnListService::transition(
   if (it == engines_.end()) return std::nullopt;
   auto& e = it->second;
   if (!core::can_transition(e.record.status, to)) {
-    log("engines")->debug("[{}] transition {} -> {} refused", id,
-                                  core::to_string(e.record.status), core::to_string(to));
+    log("engines")->debug("[{}] transition {} -> {} refused", id, core::to_string(e.record.status),
+                          core::to_string(to));
     return std::nullopt;
   }
   e.record.status = to;
@@ -87,7 +87,7 @@ void EngineConnListService::set_runtime(const std::string& id, EngineRuntime run
 }
 
 std::optional<core::EngineConn> EngineConnListService::finish(const std::string& id,
-                                                             const core::ExitStatus& exit) {
+                                                              const core::ExitStatus& exit) {
   std::lock_guard lock(mu_);
   auto it = engines_.find(id);
   if (it == engines_.end() || core::is_ended(it->second.record.status)) return std::nullopt;

@@ -45,7 +45,8 @@ void EcmServiceHandler::listEngineConns(std::vector<ecm::thrift::EngineConn>& ou
   rpc("listEngineConns", [&] {
     auto engines = s_.list.list(to_core(filter));
     out.reserve(engines.size());
-    for (const auto& e : engines) out.push_back(to_thrift(e));
+    for (const auto& e : engines)
+      out.push_back(to_thrift(e));
   });
 }
 

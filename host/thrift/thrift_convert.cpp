@@ -10,14 +10,22 @@ std::int64_t to_ms(core::Clock::time_point t) {
 ecm::thrift::ErrorCode::type to_thrift(core::ErrorCode c) {
   using T = ecm::thrift::ErrorCode;
   switch (c) {
-    case core::ErrorCode::kInvalidRequest: return T::INVALID_REQUEST;
-    case core::ErrorCode::kNotFound: return T::NOT_FOUND;
-    case core::ErrorCode::kUnknownEngineType: return T::UNKNOWN_ENGINE_TYPE;
-    case core::ErrorCode::kInsufficientResources: return T::INSUFFICIENT_RESOURCES;
-    case core::ErrorCode::kPluginFailed: return T::PLUGIN_FAILED;
-    case core::ErrorCode::kShuttingDown: return T::SHUTTING_DOWN;
-    case core::ErrorCode::kInternal: return T::INTERNAL;
-    case core::ErrorCode::kLaunchFailed: return T::LAUNCH_FAILED;
+    case core::ErrorCode::kInvalidRequest:
+      return T::INVALID_REQUEST;
+    case core::ErrorCode::kNotFound:
+      return T::NOT_FOUND;
+    case core::ErrorCode::kUnknownEngineType:
+      return T::UNKNOWN_ENGINE_TYPE;
+    case core::ErrorCode::kInsufficientResources:
+      return T::INSUFFICIENT_RESOURCES;
+    case core::ErrorCode::kPluginFailed:
+      return T::PLUGIN_FAILED;
+    case core::ErrorCode::kShuttingDown:
+      return T::SHUTTING_DOWN;
+    case core::ErrorCode::kInternal:
+      return T::INTERNAL;
+    case core::ErrorCode::kLaunchFailed:
+      return T::LAUNCH_FAILED;
   }
   return T::INTERNAL;
 }
@@ -39,11 +47,16 @@ sdk::LaunchRequest to_core(const ecm::thrift::LaunchRequest& r) {
 ecm::thrift::EngineStatus::type to_thrift(core::EngineStatus s) {
   using T = ecm::thrift::EngineStatus;
   switch (s) {
-    case core::EngineStatus::kStarting: return T::STARTING;
-    case core::EngineStatus::kRunning: return T::RUNNING;
-    case core::EngineStatus::kShuttingDown: return T::SHUTTING_DOWN;
-    case core::EngineStatus::kSuccess: return T::SUCCESS;
-    case core::EngineStatus::kFailed: return T::FAILED;
+    case core::EngineStatus::kStarting:
+      return T::STARTING;
+    case core::EngineStatus::kRunning:
+      return T::RUNNING;
+    case core::EngineStatus::kShuttingDown:
+      return T::SHUTTING_DOWN;
+    case core::EngineStatus::kSuccess:
+      return T::SUCCESS;
+    case core::EngineStatus::kFailed:
+      return T::FAILED;
   }
   return T::FAILED;
 }
@@ -55,11 +68,21 @@ EngineConnFilter to_core(const ecm::thrift::EngineConnFilter& f) {
   if (f.__isset.status) {
     using T = ecm::thrift::EngineStatus;
     switch (f.status) {
-      case T::STARTING: out.status = core::EngineStatus::kStarting; break;
-      case T::RUNNING: out.status = core::EngineStatus::kRunning; break;
-      case T::SHUTTING_DOWN: out.status = core::EngineStatus::kShuttingDown; break;
-      case T::SUCCESS: out.status = core::EngineStatus::kSuccess; break;
-      case T::FAILED: out.status = core::EngineStatus::kFailed; break;
+      case T::STARTING:
+        out.status = core::EngineStatus::kStarting;
+        break;
+      case T::RUNNING:
+        out.status = core::EngineStatus::kRunning;
+        break;
+      case T::SHUTTING_DOWN:
+        out.status = core::EngineStatus::kShuttingDown;
+        break;
+      case T::SUCCESS:
+        out.status = core::EngineStatus::kSuccess;
+        break;
+      case T::FAILED:
+        out.status = core::EngineStatus::kFailed;
+        break;
       default:
         throw core::EcmException(core::ErrorCode::kInvalidRequest,
                                  "unknown status " + std::to_string(static_cast<int>(f.status)));

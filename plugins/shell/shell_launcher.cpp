@@ -42,7 +42,8 @@ class ShellLauncher final : public LauncherPlugin {
     spec.executable = shell != request.properties.end() ? shell->second : default_shell_;
     spec.argv = {spec.executable, "-c", request.properties.at("command")};
     spec.env = default_env_;
-    for (const auto& [k, v] : request.env) spec.env[k] = v;
+    for (const auto& [k, v] : request.env)
+      spec.env[k] = v;
     return spec;
   }
 
@@ -52,7 +53,9 @@ class ShellLauncher final : public LauncherPlugin {
   std::map<std::string, std::string> default_env_;
 };
 
-LauncherPlugin* create_launcher(const PluginConfig& config) { return new ShellLauncher(config); }
+LauncherPlugin* create_launcher(const PluginConfig& config) {
+  return new ShellLauncher(config);
+}
 
 const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "shell", "1.0.0", kLauncherKind,
                                    &create_launcher};

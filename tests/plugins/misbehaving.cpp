@@ -42,7 +42,9 @@ class Misbehaving final : public LauncherPlugin {
   }
 };
 
-LauncherPlugin* create(const PluginConfig&) { return new Misbehaving(); }
+LauncherPlugin* create(const PluginConfig&) {
+  return new Misbehaving();
+}
 const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "misbehaving", "0.1.0", kLauncherKind,
                                    &create};
 

@@ -31,11 +31,11 @@ struct Credentials {
 };
 
 struct ProcessSpec {
-  std::string executable;          // absolute path
-  std::vector<std::string> argv;   // argv[0] included
-  std::vector<std::string> env;    // "KEY=value", the whole environment
-  std::string working_dir;         // absolute
-  std::string stdout_path;         // opened O_APPEND|O_CREAT in the child
+  std::string executable;         // absolute path
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // "KEY=value", the whole environment
+  std::string working_dir;        // absolute
+  std::string stdout_path;        // opened O_APPEND|O_CREAT in the child
   std::string stderr_path;
   std::optional<Credentials> credentials;  // switch to these before exec (the ECM must be root)
 };

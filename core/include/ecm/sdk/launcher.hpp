@@ -35,11 +35,11 @@ struct LaunchContext {
 // How to start the engine. Paths in `directories` and `files` are relative to the work dir and may
 // not escape it; the host refuses a spec that tries.
 struct LaunchSpec {
-  std::string executable;         // absolute path of the program to exec
-  std::vector<std::string> argv;  // argv[0] included; empty means {executable}
-  std::map<std::string, std::string> env;  // added to the host's minimal base environment
-  std::string working_dir;                 // relative to the work dir; empty: the work dir itself
-  std::vector<std::string> directories;    // created (0750) before launch
+  std::string executable;                    // absolute path of the program to exec
+  std::vector<std::string> argv;             // argv[0] included; empty means {executable}
+  std::map<std::string, std::string> env;    // added to the host's minimal base environment
+  std::string working_dir;                   // relative to the work dir; empty: the work dir itself
+  std::vector<std::string> directories;      // created (0750) before launch
   std::map<std::string, std::string> files;  // relative path -> content, written before launch
   int stop_signal = SIGTERM;                 // sent to the engine's process group on stop
   std::chrono::milliseconds stop_grace{0};   // 0: the host's configured grace; then SIGKILL

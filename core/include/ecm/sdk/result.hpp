@@ -1,6 +1,7 @@
 // How a plugin answers: a value, or an error the host turns into a typed error for the caller.
 // Plugins report failures through these, not exceptions: an exception thrown across the library
-// boundary still works (the host catches it) but is reported as a plugin failure, not a bad request.
+// boundary still works (the host catches it) but is reported as a plugin failure, not a bad
+// request.
 #pragma once
 
 #include <string>

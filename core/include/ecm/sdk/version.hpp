@@ -19,8 +19,9 @@ inline constexpr std::uint32_t kAbiMinor = 0;
 // both must use the same C++ standard library with the same dual ABI. The tag names exactly that
 // and nothing more: the compiler may differ as long as the standard library is the same.
 #if defined(_GLIBCXX_RELEASE) && defined(_GLIBCXX_USE_CXX11_ABI)
-#define ECM_SDK_BUILD_TAG \
-  "libstdc++" ECM_SDK_STRINGIFY(_GLIBCXX_RELEASE) "/cxx11abi" ECM_SDK_STRINGIFY(_GLIBCXX_USE_CXX11_ABI)
+#define ECM_SDK_BUILD_TAG                                                        \
+  "libstdc++" ECM_SDK_STRINGIFY(_GLIBCXX_RELEASE) "/cxx11abi" ECM_SDK_STRINGIFY( \
+      _GLIBCXX_USE_CXX11_ABI)
 #else
 #define ECM_SDK_BUILD_TAG "unknown-stdlib"
 #endif

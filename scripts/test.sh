@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up like run.sh, then runs every test: the unit and integration tests (ctest), the same unit
+# tests under ASan+UBSan in build-asan/, and the clang-format check. Exits non-zero on any failure.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+"$root/scripts/setup.sh" "$root/build"
+echo "== tests (build/)"
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300
+
+echo "== unit tests under ASan+UBSan (build-asan/)"
+ECM_TARGETS=ecm_unit_tests "$root/scripts/setup.sh" "$root/build-asan" -DECM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L unit --timeout 300
+
+echo "== clang-format"
+"$root/scripts/format.sh" --check
+echo "== all tests passed"
