@@ -1,8 +1,11 @@
 #include "plugins/plugin_library.hpp"
 
+#include <elf.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <vector>
 
 #include "util/sha256.hpp"
 
@@ -27,6 +30,42 @@ std::filesystem::path private_copy(const std::string& name, const std::filesyste
   return target;
 }
 
+// dlopen maps a truncated file without complaint and the process dies of SIGBUS when it touches a
+// page past the end. Refuse a file whose ELF headers describe more bytes than it has.
+std::string elf_problem(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  Elf64_Ehdr eh{};
+  if (!in.read(reinterpret_cast<char*>(&eh), sizeof eh) ||
+      std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+    return "not an ELF file";
+  }
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+      (eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64)) {
+    return "not a 64-bit ELF object for this machine";
+  }
+  if (eh.e_type != ET_DYN) return "not a shared object";
+  const auto size = std::filesystem::file_size(file);
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) ||
+      eh.e_phoff + std::uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > size) {
+    return "truncated (program headers past the end of the file)";
+  }
+  if (eh.e_shoff + std::uint64_t{eh.e_shnum} * eh.e_shentsize > size) {
+    return "truncated (section headers past the end of the file)";
+  }
+  std::vector<Elf64_Phdr> ph(eh.e_phnum);
+  in.seekg(static_cast<std::streamoff>(eh.e_phoff));
+  if (!in.read(reinterpret_cast<char*>(ph.data()),
+               static_cast<std::streamsize>(ph.size() * sizeof(Elf64_Phdr)))) {
+    return "truncated (cannot read program headers)";
+  }
+  for (const auto& p : ph) {
+    if (p.p_type == PT_LOAD && p.p_offset + p.p_filesz > size) {
+      return "truncated (a loadable segment ends past the end of the file)";
+    }
+  }
+  return {};
+}
+
 bool cstr_ok(const char* s) {
   return s != nullptr && std::strlen(s) < 256;
 }
@@ -49,6 +88,9 @@ std::shared_ptr<PluginLibrary> open_plugin_library(const std::string& name,
     p->loaded_path = private_copy(name, source, p->sha256, private_dir);
   } catch (const std::exception& e) {
     throw PluginLoadError(where + ": cannot make the private copy: " + e.what());
+  }
+  if (auto problem = elf_problem(p->loaded_path); !problem.empty()) {
+    throw PluginLoadError(where + ": not a loadable shared object: " + problem);
   }
   try {
     p->library = std::make_shared<boost::dll::shared_library>(

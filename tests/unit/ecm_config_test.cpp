@@ -1,0 +1,116 @@
+#include "config/ecm_config.hpp"
+
+#include <gtest/gtest.h>
+
+#include "config/config_error.hpp"
+
+using namespace ecm::host;
+using namespace std::chrono_literals;
+
+namespace {
+
+EcmConfig parse(const std::string& text) {
+  return parse_config(text, "test.toml", "/etc/ecm");
+}
+
+// Parses text that must fail; returns the error.
+ConfigError parse_error(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "accepted: " << text;
+  return ConfigError("", 0, "", "");
+}
+
+}  // namespace
+
+TEST(EcmConfig, ShippedConfigLoads) {
+  auto c = load_config(std::string(ECM_SOURCE_DIR) + "/conf/ecm.toml");
+  EXPECT_EQ(c.listen_host, "127.0.0.1");
+  EXPECT_EQ(c.listen_port, 9101);
+  EXPECT_EQ(c.enabled_plugins, std::vector<std::string>{"shell"});
+  EXPECT_EQ(c.stop_grace, 10s);
+  EXPECT_TRUE(c.plugin_dir.is_absolute());
+}
+
+TEST(EcmConfig, ValuesAndRelativePaths) {
+  auto c = parse(R"(
+[server]
+listen = "0.0.0.0:0"
+io_threads = 3
+[paths]
+work_root = "work"
+state_dir = "/var/lib/ecm"
+[plugins]
+dir = "../plugins"
+enabled = ["shell", "python"]
+[engines]
+stop_grace = "1500ms"
+stop_on_shutdown = false
+[log]
+level = "debug"
+)");
+  EXPECT_EQ(c.listen_host, "0.0.0.0");
+  EXPECT_EQ(c.listen_port, 0);
+  EXPECT_EQ(c.io_threads, 3u);
+  EXPECT_EQ(c.work_root, "/etc/ecm/work");
+  EXPECT_EQ(c.state_dir, "/var/lib/ecm");
+  EXPECT_EQ(c.plugin_dir, "/etc/plugins");
+  EXPECT_EQ(c.enabled_plugins.size(), 2u);
+  EXPECT_EQ(c.stop_grace, 1500ms);
+  EXPECT_FALSE(c.stop_on_shutdown);
+  EXPECT_EQ(c.log_level, "debug");
+}
+
+TEST(EcmConfig, EmptyFileGivesDefaults) {
+  auto c = parse("");
+  EXPECT_EQ(c.listen_port, 9101);
+  EXPECT_EQ(c.work_root, "/etc/ecm/work");
+}
+
+TEST(EcmConfig, UnknownKeyNamesFileLineAndKey) {
+  auto e = parse_error("[engines]\nstop_grace = \"1s\"\nstop_grase = \"2s\"\n");
+  EXPECT_EQ(e.file(), "test.toml");
+  EXPECT_EQ(e.line(), 3u);
+  EXPECT_EQ(e.key(), "engines.stop_grase");
+  EXPECT_NE(std::string(e.what()).find("test.toml:3: engines.stop_grase: unknown key"),
+            std::string::npos)
+      << e.what();
+}
+
+TEST(EcmConfig, UnknownTopLevelTable) {
+  auto e = parse_error("[sever]\nlisten = \"a:1\"\n");
+  EXPECT_EQ(e.key(), "sever");
+  EXPECT_EQ(e.line(), 1u);
+}
+
+TEST(EcmConfig, WrongTypes) {
+  EXPECT_EQ(parse_error("[server]\nio_threads = \"2\"\n").key(), "server.io_threads");
+  EXPECT_EQ(parse_error("[plugins]\nenabled = \"shell\"\n").key(), "plugins.enabled");
+  EXPECT_EQ(parse_error("[plugins]\nenabled = [1]\n").key(), "plugins.enabled");
+  EXPECT_EQ(parse_error("[engines]\nstop_on_shutdown = 1\n").key(), "engines.stop_on_shutdown");
+  EXPECT_EQ(parse_error("server = 1\n").key(), "server");
+}
+
+TEST(EcmConfig, BadValues) {
+  auto e = parse_error("\n[engines]\nstop_grace = \"10\"\n");
+  EXPECT_EQ(e.line(), 3u);
+  EXPECT_NE(std::string(e.what()).find("not a duration"), std::string::npos);
+  EXPECT_EQ(parse_error("[server]\nlisten = \"nohost\"\n").key(), "server.listen");
+  EXPECT_EQ(parse_error("[server]\nlisten = \"h:70000\"\n").key(), "server.listen");
+  EXPECT_EQ(parse_error("[server]\nlisten = \"h:12x\"\n").key(), "server.listen");
+  EXPECT_EQ(parse_error("[server]\nio_threads = 0\n").key(), "server.io_threads");
+  EXPECT_EQ(parse_error("[plugins]\nenabled = [\"../evil\"]\n").key(), "plugins.enabled");
+  EXPECT_EQ(parse_error("[log]\nlevel = \"loud\"\n").key(), "log.level");
+}
+
+TEST(EcmConfig, SyntaxErrorHasLine) {
+  auto e = parse_error("[server]\nlisten = \n");
+  EXPECT_EQ(e.line(), 2u);
+}
+
+TEST(EcmConfig, MissingFileIsAConfigError) {
+  EXPECT_THROW(load_config("/nonexistent/ecm.toml"), ConfigError);
+}

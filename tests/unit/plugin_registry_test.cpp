@@ -1,0 +1,211 @@
+// Loading real plugin libraries: the good one, and each way a plugin can be wrong.
+#include "plugins/plugin_registry.hpp"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/config_error.hpp"
+#include "ecm/core/errors.hpp"
+
+using namespace ecm;
+using namespace ecm::host;
+namespace fs = std::filesystem;
+
+namespace {
+
+class PluginRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ecm-registry-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    fs::create_directories(dir_ / "plugins");
+    fs::create_directories(dir_ / "conf");
+    install(fs::path(ECM_PLUGIN_DIR) / "shell.so", "shell");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void install(const fs::path& so, const std::string& as) {
+    fs::copy_file(so, dir_ / "plugins" / (as + ".so"), fs::copy_options::overwrite_existing);
+  }
+  void install_test_plugin(const std::string& name) {
+    install(fs::path(ECM_TEST_PLUGIN_DIR) / (name + ".so"), name);
+  }
+  PluginRegistry make() {
+    return PluginRegistry(dir_ / "plugins", dir_ / "conf", dir_ / "private");
+  }
+
+  std::string load_error(PluginRegistry& r, const std::string& name) {
+    try {
+      r.load(name);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << name << " loaded";
+    return "";
+  }
+
+  static bool mapped(const std::string& needle) {
+    std::ifstream maps("/proc/self/maps");
+    std::stringstream ss;
+    ss << maps.rdbuf();
+    return ss.str().find(needle) != std::string::npos;
+  }
+
+  static sdk::LaunchRequest request(const std::string& type, const std::string& mode = "ok") {
+    sdk::LaunchRequest r;
+    r.user = "alice";
+    r.engine_type = type;
+    r.properties["mode"] = mode;
+    r.properties["command"] = "echo hi";
+    return r;
+  }
+
+  fs::path dir_;
+};
+
+core::ErrorCode code_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const core::EcmException& e) {
+    return e.code();
+  }
+  ADD_FAILURE() << "no EcmException";
+  return core::ErrorCode::kInternal;
+}
+
+}  // namespace
+
+TEST_F(PluginRegistryTest, LoadsTheShellPluginFromAPrivateCopy) {
+  auto r = make();
+  r.load("shell");
+  auto l = r.launcher_for("shell", "");
+  EXPECT_EQ(l->engine_type(), "shell");
+  EXPECT_EQ(l->library().name, "shell");
+  EXPECT_EQ(l->library().version, "1.0.0");
+  EXPECT_EQ(l->library().abi_major, sdk::kAbiMajor);
+  EXPECT_EQ(l->library().sha256.size(), 64u);
+  EXPECT_EQ(l->library().loaded_path, dir_ / "private" / ("shell-" + l->library().sha256 + ".so"));
+  EXPECT_TRUE(mapped(l->library().loaded_path.string()));
+  EXPECT_FALSE(mapped((dir_ / "plugins" / "shell.so").string()))
+      << "the installed file itself must not be mapped";
+  auto info = r.list();
+  ASSERT_EQ(info.size(), 1u);
+  EXPECT_EQ(info[0].engine_type, "shell");
+  EXPECT_EQ(info[0].abi, "1.0");
+}
+
+TEST_F(PluginRegistryTest, PluginConfigReachesThePlugin) {
+  std::ofstream(dir_ / "conf" / "shell.toml")
+      << "shell = \"/bin/bash\"\nallowed_shells = [\"/bin/bash\"]\n";
+  auto r = make();
+  r.load("shell");
+  auto l = r.launcher_for("shell", "");
+  auto spec = l->build(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs"});
+  EXPECT_EQ(spec.executable, "/bin/bash");
+  auto bad = request("shell");
+  bad.properties["shell"] = "/bin/sh";
+  EXPECT_EQ(code_of([&] { l->validate(bad); }), core::ErrorCode::kInvalidRequest);
+}
+
+TEST_F(PluginRegistryTest, WrongAbiIsRefusedNamingBothVersions) {
+  install_test_plugin("wrong_abi");
+  auto r = make();
+  auto msg = load_error(r, "wrong_abi");
+  EXPECT_NE(msg.find("ABI " + std::to_string(sdk::kAbiMajor + 1) + ".0"), std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find("ABI " + std::to_string(sdk::kAbiMajor) + "." + std::to_string(sdk::kAbiMinor)),
+      std::string::npos)
+      << msg;
+  EXPECT_TRUE(r.list().empty());
+}
+
+TEST_F(PluginRegistryTest, MissingSymbolIsRefused) {
+  install_test_plugin("no_symbol");
+  auto r = make();
+  auto msg = load_error(r, "no_symbol");
+  EXPECT_NE(msg.find("ecm_plugin_descriptor"), std::string::npos) << msg;
+}
+
+TEST_F(PluginRegistryTest, ThrowingFactoryIsRefusedWithItsMessage) {
+  install_test_plugin("throws_on_create");
+  auto r = make();
+  auto msg = load_error(r, "throws_on_create");
+  EXPECT_NE(msg.find("license server unreachable"), std::string::npos) << msg;
+  EXPECT_TRUE(r.list().empty());
+}
+
+TEST_F(PluginRegistryTest, MissingTruncatedAndMisnamedFilesAreRefused) {
+  auto r = make();
+  EXPECT_NE(load_error(r, "absent").find("file not found"), std::string::npos);
+
+  auto full = fs::file_size(dir_ / "plugins" / "shell.so");
+  fs::copy_file(dir_ / "plugins" / "shell.so", dir_ / "plugins" / "truncated.so");
+  fs::resize_file(dir_ / "plugins" / "truncated.so", full / 3);
+  EXPECT_NE(load_error(r, "truncated").find("truncated ("), std::string::npos);
+
+  install(fs::path(ECM_PLUGIN_DIR) / "shell.so", "renamed");
+  EXPECT_NE(load_error(r, "renamed").find("calls itself 'shell'"), std::string::npos);
+
+  std::ofstream(dir_ / "plugins" / "text.so") << "not an ELF file";
+  EXPECT_NE(load_error(r, "text").find("not a loadable shared object"), std::string::npos);
+  EXPECT_TRUE(r.list().empty());
+}
+
+TEST_F(PluginRegistryTest, UnknownTypeAndVersionAreTyped) {
+  install_test_plugin("misbehaving");
+  auto r = make();
+  r.load("shell");
+  r.load("misbehaving");
+  EXPECT_EQ(code_of([&] { r.launcher_for("spark", ""); }), core::ErrorCode::kUnknownEngineType);
+  EXPECT_EQ(code_of([&] { r.launcher_for("misbehaving", "3"); }),
+            core::ErrorCode::kUnknownEngineType);
+  EXPECT_NO_THROW(r.launcher_for("misbehaving", "2"));
+  EXPECT_NO_THROW(r.launcher_for("shell", "anything"));
+}
+
+TEST_F(PluginRegistryTest, PluginExceptionsAndGarbageBecomePluginFailures) {
+  install_test_plugin("misbehaving");
+  auto r = make();
+  r.load("misbehaving");
+  auto l = r.launcher_for("misbehaving", "");
+  const sdk::LaunchContext ctx{"ec-1", "/tmp/w", "/tmp/w/logs"};
+  EXPECT_EQ(code_of([&] { l->validate(request("misbehaving", "throw_validate")); }),
+            core::ErrorCode::kPluginFailed);
+  for (const char* mode : {"throw", "throw_int", "garbage", "escape", "refuse"}) {
+    EXPECT_EQ(code_of([&] { l->build(request("misbehaving", mode), ctx); }),
+              core::ErrorCode::kPluginFailed)
+        << mode;
+  }
+  EXPECT_EQ(l->build(request("misbehaving", "ok"), ctx).executable, "/bin/sleep");
+}
+
+TEST_F(PluginRegistryTest, LibraryLeavesTheProcessWhenItsLastObjectIsGone) {
+  fs::path loaded;
+  {
+    auto lib = open_plugin_library("misbehaving", fs::path(ECM_TEST_PLUGIN_DIR) / "misbehaving.so",
+                                   dir_ / "private");
+    loaded = lib->loaded_path;
+    auto gen = std::make_shared<LauncherGeneration>(lib, sdk::PluginConfig{}, 1);
+    lib.reset();
+    EXPECT_TRUE(mapped(loaded.string()));
+    // The launcher alone keeps its library loaded.
+    EXPECT_EQ(gen->engine_type(), "misbehaving");
+    EXPECT_TRUE(mapped(loaded.string()));
+  }
+  EXPECT_FALSE(mapped(loaded.string())) << "dlclose did not unload the plugin (STB_GNU_UNIQUE?)";
+}
+
+TEST_F(PluginRegistryTest, ReplacingTheInstalledFileDoesNotTouchTheLoadedCopy) {
+  auto r = make();
+  r.load("shell");
+  auto l = r.launcher_for("shell", "");
+  // Overwrite the installed file in place with garbage: the running generation is unaffected.
+  std::ofstream(dir_ / "plugins" / "shell.so", std::ios::trunc) << "garbage";
+  auto spec = l->build(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs"});
+  EXPECT_EQ(spec.argv.back(), "echo hi");
+}
