@@ -1,0 +1,368 @@
+#include "ecm_harness.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/TSocket.h>
+
+extern char** environ;
+
+namespace ecm::itest {
+namespace {
+
+namespace fs = std::filesystem;
+using ::apache::thrift::protocol::TBinaryProtocol;
+using ::apache::thrift::transport::TBufferedTransport;
+using ::apache::thrift::transport::TSocket;
+
+std::atomic<unsigned> g_run_counter{0};
+
+// posix_spawn of `argv` with stdin /dev/null and stdout/stderr to the given files.
+pid_t spawn(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> cargv;
+  for (const auto& a : argv)
+    cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, cargv[0], &actions, &attr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+  }
+  return pid;
+}
+
+int decode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return -999;
+}
+
+// Waits for `pid` up to `timeout`; kills it (SIGKILL) when it does not end in time.
+int wait_child(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return decode(status);
+    if (r < 0 && errno != EINTR) return -999;
+    if (std::chrono::steady_clock::now() >= until) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return -1000;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+EcmClient::EcmClient(const std::string& host, int port) {
+  auto socket = std::make_shared<TSocket>(host, port);
+  socket->setConnTimeout(5000);
+  socket->setRecvTimeout(60000);
+  socket->setSendTimeout(60000);
+  transport_ = std::make_shared<TBufferedTransport>(socket);
+  transport_->open();
+  client_ = std::make_unique<api::EngineConnManagerServiceClient>(
+      std::make_shared<TBinaryProtocol>(transport_));
+}
+
+EcmClient::~EcmClient() {
+  try {
+    transport_->close();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): nothing to do on the way out
+  }
+}
+
+EcmProcess::EcmProcess(EcmOptions options, bool start_now) : options_(std::move(options)) {
+  std::string templ = (fs::temp_directory_path() / "ecm-itest-XXXXXX").string();
+  if (mkdtemp(templ.data()) == nullptr) {
+    throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+  }
+  dir_ = templ;
+  fs::create_directories(dir_ / "plugins");
+  fs::create_directories(dir_ / "plugin-conf");
+  for (const auto& p : options_.plugins) {
+    fs::copy_file(fs::path(ECM_PLUGIN_DIR) / (p + ".so"), dir_ / "plugins" / (p + ".so"));
+  }
+  for (const auto& p : options_.test_plugins) {
+    fs::copy_file(fs::path(ECM_TEST_PLUGIN_DIR) / (p + ".so"), dir_ / "plugins" / (p + ".so"));
+  }
+  if (!options_.shell_toml.empty()) {
+    write_text(dir_ / "plugin-conf" / "shell.toml", options_.shell_toml);
+  }
+  write_config(generated_config());
+  if (start_now) start();
+}
+
+std::string EcmProcess::generated_config() const {
+  std::vector<std::string> enabled = options_.plugins;
+  enabled.insert(enabled.end(), options_.test_plugins.begin(), options_.test_plugins.end());
+  if (options_.enabled) enabled = *options_.enabled;
+  std::ostringstream c;
+  c << "[server]\nlisten = \"127.0.0.1:0\"\nio_threads = 2\n\n"
+    << "[paths]\nwork_root = " << toml_string(work_root().string())
+    << "\nstate_dir = " << toml_string(state_dir().string()) << "\n\n"
+    << "[plugins]\ndir = " << toml_string((dir_ / "plugins").string())
+    << "\nconf_dir = " << toml_string((dir_ / "plugin-conf").string()) << "\nenabled = [";
+  for (std::size_t i = 0; i < enabled.size(); ++i) {
+    c << (i ? ", " : "") << toml_string(enabled[i]);
+  }
+  c << "]\n\n[engines]\nstop_grace = " << toml_string(options_.stop_grace) << "\n";
+  if (options_.stop_on_shutdown) {
+    c << "stop_on_shutdown = " << (*options_.stop_on_shutdown ? "true" : "false") << "\n";
+  }
+  c << "\n[log]\nlevel = " << toml_string(options_.log_level) << "\n";
+  if (!options_.extra_toml.empty()) c << "\n" << options_.extra_toml << "\n";
+  return c.str();
+}
+
+void EcmProcess::write_config(const std::string& text) {
+  write_text(config_path(), text);
+}
+
+std::string EcmProcess::daemon_stderr() const {
+  return read_file(stderr_path());
+}
+
+void EcmProcess::start() {
+  const fs::path bin = fs::path(ECM_BIN_DIR) / "ecm";
+  pid_ =
+      spawn({bin.string(), "--config", config_path().string()}, dir_ / "ecm.stdout", stderr_path());
+  const auto address_file = state_dir() / "ecm.address";
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  std::string address;
+  for (;;) {
+    std::error_code ec;
+    if (fs::exists(address_file, ec)) {
+      address = read_file(address_file);
+      if (!address.empty() && address.back() == '\n') break;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("ecm exited (" + std::to_string(decode(status)) +
+                               ") before listening: " + daemon_stderr());
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      throw std::runtime_error("ecm wrote no " + address_file.string() +
+                               " within 10s: " + daemon_stderr());
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  address.pop_back();
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("bad ecm.address '" + address + "'");
+  host_ = address.substr(0, colon);
+  port_ = std::stoi(address.substr(colon + 1));
+  client_ = std::make_unique<EcmClient>(host_, port_);
+}
+
+ProcessResult EcmProcess::start_expecting_failure(std::chrono::milliseconds timeout) {
+  const fs::path bin = fs::path(ECM_BIN_DIR) / "ecm";
+  pid_t pid =
+      spawn({bin.string(), "--config", config_path().string()}, dir_ / "ecm.stdout", stderr_path());
+  ProcessResult r;
+  r.exit_code = wait_child(pid, timeout);
+  r.out = read_file(dir_ / "ecm.stdout");
+  r.err = daemon_stderr();
+  return r;
+}
+
+int EcmProcess::terminate_and_wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -999;
+  client_.reset();
+  kill(pid_, SIGTERM);
+  int code = wait_child(pid_, timeout);
+  pid_ = -1;
+  return code;
+}
+
+EcmProcess::~EcmProcess() {
+  if (pid_ > 0) {
+    // Remember every engine's group, so the safety net below catches what the daemon left.
+    try {
+      auto c = connect();
+      std::vector<api::EngineConn> all;
+      (*c)->listEngineConns(all, api::EngineConnFilter{});
+      for (const auto& e : all) {
+        if (e.__isset.pid && e.pid > 0) tracked_groups_.push_back(e.pid);
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the daemon may be gone already
+    }
+    client_.reset();
+    kill(pid_, SIGTERM);
+    wait_child(pid_, 30s);
+  }
+  for (int pgid : tracked_groups_) {
+    if (pgid > 1) kill(-pgid, SIGKILL);
+  }
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+api::EngineConn EcmProcess::launch(const api::LaunchRequest& request) {
+  api::EngineConn e;
+  client().launchEngineConn(e, request);
+  if (e.__isset.pid && e.pid > 0) track(e.pid);
+  return e;
+}
+
+api::EngineConn EcmProcess::wait_for_status(const std::string& id,
+                                            const std::function<bool(const api::EngineConn&)>& done,
+                                            std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  api::EngineConn e;
+  for (;;) {
+    client().getEngineConn(e, id);
+    if (done(e) || std::chrono::steady_clock::now() >= until) return e;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+api::EngineConn EcmProcess::wait_for_status(const std::string& id, api::EngineStatus::type status,
+                                            std::chrono::milliseconds timeout) {
+  return wait_for_status(
+      id, [status](const api::EngineConn& e) { return e.__isset.status && e.status == status; },
+      timeout);
+}
+
+ProcessResult EcmProcess::run_ecmctl(const std::vector<std::string>& args,
+                                     std::chrono::milliseconds timeout) const {
+  std::vector<std::string> all{"--address", address()};
+  all.insert(all.end(), args.begin(), args.end());
+  return run_ecmctl_raw(all, timeout);
+}
+
+ProcessResult EcmProcess::run_ecmctl_raw(const std::vector<std::string>& args,
+                                         std::chrono::milliseconds timeout) const {
+  const unsigned n = g_run_counter++;
+  const fs::path out = dir_ / ("ecmctl-" + std::to_string(n) + ".out");
+  const fs::path err = dir_ / ("ecmctl-" + std::to_string(n) + ".err");
+  std::vector<std::string> argv{(fs::path(ECM_BIN_DIR) / "ecmctl").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProcessResult r;
+  r.exit_code = wait_child(spawn(argv, out, err), timeout);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+api::LaunchRequest shell_request(const std::string& user, const std::string& command) {
+  api::LaunchRequest r;
+  r.__set_user(user);
+  r.__set_engine_type("shell");
+  r.__set_properties({{"command", command}});
+  return r;
+}
+
+std::vector<pid_t> group_members(pid_t pgid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    auto close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size()) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    long ppid = 0;
+    long pgrp = 0;
+    if (!(rest >> state >> ppid >> pgrp)) continue;
+    if (pgrp == pgid && state != 'Z' && state != 'X') out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+std::optional<api::EcmError> ecm_error_of(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const api::EcmError& e) {
+    return e;
+  }
+  return std::nullopt;
+}
+
+bool group_alive(pid_t pgid) {
+  return kill(-pgid, 0) == 0 && !group_members(pgid).empty();
+}
+
+bool wait_group_gone(pid_t pgid, std::chrono::milliseconds timeout) {
+  return eventually([pgid] { return !group_alive(pgid); }, timeout);
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::filesystem::path> tree(const std::filesystem::path& root) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    out.push_back(it->path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace ecm::itest

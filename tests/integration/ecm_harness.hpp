@@ -1,0 +1,140 @@
+// The integration tests' harness: runs the real `ecm` daemon in a private temp dir, talks to it
+// through the real Thrift client, runs the real `ecmctl`, and cleans everything up afterwards.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "EngineConnManagerService.h"
+
+namespace ecm::itest {
+
+namespace api = ::ecm::thrift;
+using namespace std::chrono_literals;
+
+// What a daemon is started with.
+struct EcmOptions {
+  // Copied from ECM_PLUGIN_DIR into the daemon's private plugin dir.
+  std::vector<std::string> plugins = {"shell"};
+  // Copied from ECM_TEST_PLUGIN_DIR into the same dir.
+  std::vector<std::string> test_plugins;
+  // [plugins] enabled; default: every plugin copied (plugins, then test_plugins).
+  std::optional<std::vector<std::string>> enabled;
+  // Written to <conf_dir>/shell.toml when not empty.
+  std::string shell_toml;
+  std::string stop_grace = "10s";
+  std::optional<bool> stop_on_shutdown;
+  std::string log_level = "info";
+  // Appended to the generated config as it is.
+  std::string extra_toml;
+};
+
+// A process's end: exit code (or -signal), and what it wrote.
+struct ProcessResult {
+  int exit_code = -1000;  // -1000: did not end in time (it was killed)
+  std::string out;
+  std::string err;
+};
+
+// A connection of our own to the daemon.
+class EcmClient {
+ public:
+  EcmClient(const std::string& host, int port);
+  ~EcmClient();
+  EcmClient(const EcmClient&) = delete;
+  EcmClient& operator=(const EcmClient&) = delete;
+  api::EngineConnManagerServiceClient* operator->() { return client_.get(); }
+  api::EngineConnManagerServiceClient& operator*() { return *client_; }
+
+ private:
+  std::shared_ptr<::apache::thrift::transport::TTransport> transport_;
+  std::unique_ptr<api::EngineConnManagerServiceClient> client_;
+};
+
+class EcmProcess {
+ public:
+  // Prepares the temp dir and config; starts the daemon and connects unless `start` is false.
+  // Throws std::runtime_error (with the daemon's stderr) when the daemon does not come up.
+  explicit EcmProcess(EcmOptions options = {}, bool start = true);
+  ~EcmProcess();
+  EcmProcess(const EcmProcess&) = delete;
+  EcmProcess& operator=(const EcmProcess&) = delete;
+
+  // Replaces the config file's content (before start()).
+  void write_config(const std::string& text);
+  void start();
+  // Runs the daemon with the current config expecting it to refuse to start: exit code and stderr.
+  ProcessResult start_expecting_failure(std::chrono::milliseconds timeout = 15s);
+  // SIGTERMs the daemon and waits for it: its exit code (-signal if killed), -1000 on timeout.
+  int terminate_and_wait(std::chrono::milliseconds timeout = 30s);
+
+  api::EngineConnManagerServiceClient& client() { return **client_; }
+  std::unique_ptr<EcmClient> connect() const { return std::make_unique<EcmClient>(host_, port_); }
+
+  // Launches through the main client and remembers the engine's process group for cleanup.
+  api::EngineConn launch(const api::LaunchRequest& request);
+  void track(int pgid) { tracked_groups_.push_back(pgid); }
+
+  // Polls getEngineConn until `done` holds or `timeout` passes; returns the last state seen.
+  api::EngineConn wait_for_status(const std::string& id,
+                                  const std::function<bool(const api::EngineConn&)>& done,
+                                  std::chrono::milliseconds timeout = 20s);
+  api::EngineConn wait_for_status(const std::string& id, api::EngineStatus::type status,
+                                  std::chrono::milliseconds timeout = 20s);
+
+  // Runs ecmctl with `--address <this daemon>` before `args`.
+  ProcessResult run_ecmctl(const std::vector<std::string>& args,
+                           std::chrono::milliseconds timeout = 30s) const;
+  // Runs ecmctl with `args` only.
+  ProcessResult run_ecmctl_raw(const std::vector<std::string>& args,
+                               std::chrono::milliseconds timeout = 30s) const;
+
+  std::string address() const { return host_ + ":" + std::to_string(port_); }
+  const std::filesystem::path& dir() const { return dir_; }
+  std::filesystem::path work_root() const { return dir_ / "work"; }
+  std::filesystem::path state_dir() const { return dir_ / "state"; }
+  std::filesystem::path config_path() const { return dir_ / "ecm.toml"; }
+  std::filesystem::path stderr_path() const { return dir_ / "ecm.stderr"; }
+  std::string daemon_stderr() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  std::string generated_config() const;
+
+  EcmOptions options_;
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+  std::string host_;
+  int port_ = 0;
+  std::unique_ptr<EcmClient> client_;
+  std::vector<int> tracked_groups_;
+};
+
+// The request of a `shell` engine running `command`.
+api::LaunchRequest shell_request(const std::string& user, const std::string& command);
+
+// The EcmError `call` threw, if any (other exceptions pass through).
+std::optional<api::EcmError> ecm_error_of(const std::function<void()>& call);
+
+// Live (non-zombie) processes whose process group is `pgid`.
+std::vector<pid_t> group_members(pid_t pgid);
+// kill(-pgid, 0) succeeds and some member is not a zombie (a zombie is dead: it cannot run again).
+bool group_alive(pid_t pgid);
+// Polls until the group is gone; true if it is.
+bool wait_group_gone(pid_t pgid, std::chrono::milliseconds timeout = 10s);
+// Polls until `pred` holds; true if it did.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s);
+
+std::string read_file(const std::filesystem::path& path);
+// Every path under `root` (recursive), sorted.
+std::vector<std::filesystem::path> tree(const std::filesystem::path& root);
+
+}  // namespace ecm::itest
