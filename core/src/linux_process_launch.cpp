@@ -53,9 +53,10 @@ ECM_CHILD_NO_SANITIZE int fail(ChildArgs* a, const char* step) {
 ECM_CHILD_NO_SANITIZE int open_onto(const char* path, int flags, int target) {
   int fd = open(path, flags | O_CLOEXEC, 0640);
   if (fd < 0) return -1;
-  // dup2 clears FD_CLOEXEC on the target.
-  if (fd != target && dup2(fd, target) < 0) return -1;
-  return 0;
+  // dup2 clears FD_CLOEXEC on the target; if open() already returned the target (the daemon's own
+  // stdio was closed), clear it by hand or exec would close it.
+  if (fd == target) return fcntl(fd, F_SETFD, 0);
+  return dup2(fd, target) < 0 ? -1 : 0;
 }
 
 // Runs in the child, on its own stack, sharing the parent's memory. Only async-signal-safe calls,

@@ -105,8 +105,8 @@ void EcmDaemon::shutdown() {
   if (server_) server_->stop();
   if (server_thread_.joinable()) server_thread_.join();
   if (config_.stop_on_shutdown) {
-    // The grace of each engine, plus a margin for the SIGKILL to land and the exit to be reaped.
-    auto left = kill_.stop_all("ECM shutdown", config_.stop_grace + std::chrono::seconds(5));
+    // Each engine's grace, plus a margin for the SIGKILL to land and the exit to be reaped.
+    auto left = kill_.stop_all("ECM shutdown", std::chrono::seconds(5));
     if (left > 0) log("daemon")->error("{} engine(s) still running at exit", left);
   }
   guard_.reset();

@@ -88,7 +88,11 @@ sdk::LaunchSpec LauncherGeneration::build(const sdk::LaunchRequest& request,
                        who + ": " + e.message);
   }
   sdk::LaunchSpec spec = std::move(result.value());
-  core::validate_launch_spec(spec);
+  try {
+    core::validate_launch_spec(spec);
+  } catch (const EcmException& e) {
+    throw EcmException(e.code(), who + ": " + e.what());
+  }
   return spec;
 }
 

@@ -14,20 +14,27 @@ namespace {
 
 constexpr const char* kDescriptorSymbol = "ecm_plugin_descriptor";
 
-// Copies to a temp name then renames: a concurrent loader never sees half a file.
+// Copies to a temp name, hashes the copy (so the name always matches the content, even if the
+// installed file changes meanwhile), then renames it to <name>-<sha256>.so.
 std::filesystem::path private_copy(const std::string& name, const std::filesystem::path& source,
-                                   const std::string& sha, const std::filesystem::path& dir) {
+                                   const std::filesystem::path& dir, std::string& sha) {
   std::filesystem::create_directories(dir);
-  auto target = dir / (name + "-" + sha + ".so");
-  std::error_code ec;
-  if (std::filesystem::exists(target, ec)) return target;
-  auto tmp = dir / (".tmp-" + name + "-" + std::to_string(::getpid()) + "-" + sha + ".so");
+  auto tmp = dir / (".tmp-" + name + "-" + std::to_string(::getpid()) + "-" +
+                    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
   std::filesystem::copy_file(source, tmp, std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::permissions(tmp, std::filesystem::perms::owner_read |
-                                        std::filesystem::perms::owner_exec |
-                                        std::filesystem::perms::group_read);
-  std::filesystem::rename(tmp, target);
-  return target;
+  try {
+    sha = sha256_file(tmp);
+    std::filesystem::permissions(tmp, std::filesystem::perms::owner_read |
+                                          std::filesystem::perms::owner_exec |
+                                          std::filesystem::perms::group_read);
+    auto target = dir / (name + "-" + sha + ".so");
+    std::filesystem::rename(tmp, target);
+    return target;
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
 }
 
 // dlopen maps a truncated file without complaint and the process dies of SIGBUS when it touches a
@@ -84,8 +91,7 @@ std::shared_ptr<PluginLibrary> open_plugin_library(const std::string& name,
   p->name = name;
   p->source_path = source;
   try {
-    p->sha256 = sha256_file(source);
-    p->loaded_path = private_copy(name, source, p->sha256, private_dir);
+    p->loaded_path = private_copy(name, source, private_dir, p->sha256);
   } catch (const std::exception& e) {
     throw PluginLoadError(where + ": cannot make the private copy: " + e.what());
   }
@@ -136,6 +142,10 @@ std::shared_ptr<PluginLibrary> open_plugin_library(const std::string& name,
     throw PluginLoadError(where + ": declares a launcher but has no create_launcher");
   }
   if (d->kinds == 0) throw PluginLoadError(where + ": declares no kind (launcher, ...)");
+  if ((d->kinds & ~std::uint32_t{sdk::kLauncherKind}) != 0) {
+    throw PluginLoadError(where + ": declares plugin kinds this host does not know (bits " +
+                          std::to_string(d->kinds) + ")");
+  }
   p->version = d->version;
   p->kinds = d->kinds;
   p->build_tag = d->build_tag;

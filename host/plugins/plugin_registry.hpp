@@ -34,7 +34,7 @@ class PluginRegistry {
   // Loads <plugin_dir>/NAME.so with <conf_dir>/NAME.toml. Throws PluginLoadError or ConfigError;
   // on failure the registry is unchanged.
   void load(const std::string& name);
-  // The same from explicit files (tests, `plugins load PATH`).
+  // The same from explicit files.
   void load_file(const std::string& name, const std::filesystem::path& so,
                  const std::filesystem::path& conf);
 

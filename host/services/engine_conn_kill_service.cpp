@@ -1,5 +1,6 @@
 #include "services/engine_conn_kill_service.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include "ecm/core/errors.hpp"
@@ -34,10 +35,14 @@ StopOutcome EngineConnKillService::stop(const std::string& engine_id, bool force
 
 std::size_t EngineConnKillService::stop_all(const std::string& reason,
                                             std::chrono::milliseconds deadline) {
+  // Each engine gets its own grace: wait for the longest of them, plus `deadline` as a margin.
+  std::chrono::milliseconds longest{0};
   for (const auto& e : engines_.list({})) {
-    if (!core::is_ended(e.status)) stop(e.id, false, reason);
+    if (core::is_ended(e.status)) continue;
+    longest = std::max(longest, engines_.runtime(e.id).value_or(EngineRuntime{}).stop_grace);
+    stop(e.id, false, reason);
   }
-  const auto until = std::chrono::steady_clock::now() + deadline;
+  const auto until = std::chrono::steady_clock::now() + longest + deadline;
   while (processes_.running_count() > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -25,7 +25,8 @@ class EngineConnKillService {
   // Throws EcmException(kNotFound). Stopping an ended engine changes nothing and says so.
   StopOutcome stop(const std::string& engine_id, bool force, const std::string& reason);
 
-  // Stops every engine not yet ended and waits until they are gone or `deadline` passes.
+  // Stops every engine not yet ended and waits until they are gone, at most the longest stop grace
+  // among them plus `deadline`.
   // Returns how many were still running at the deadline.
   std::size_t stop_all(const std::string& reason, std::chrono::milliseconds deadline);
 

@@ -1,6 +1,7 @@
 #include "services/engine_conn_launch_service.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,13 +19,15 @@ using core::EcmException;
 using core::ErrorCode;
 namespace fs = std::filesystem;
 
+// Creates every missing level of `dir` with mode 0700 (not the umask's default).
 void make_private_dir(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec)
+  fs::path at;
+  for (const auto& part : dir) {
+    at /= part;
+    if (::mkdir(at.c_str(), 0700) == 0 || errno == EEXIST) continue;
     throw EcmException(ErrorCode::kLaunchFailed,
-                       "cannot create " + dir.string() + ": " + ec.message());
-  fs::permissions(dir, fs::perms::owner_all, ec);
+                       "cannot create " + at.string() + ": " + std::strerror(errno));
+  }
 }
 
 void write_file(const fs::path& path, const std::string& content) {

@@ -139,6 +139,13 @@ TEST_F(PluginRegistryTest, ThrowingFactoryIsRefusedWithItsMessage) {
   EXPECT_TRUE(r.list().empty());
 }
 
+TEST_F(PluginRegistryTest, UnknownPluginKindIsRefused) {
+  install_test_plugin("unknown_kind");
+  auto r = make();
+  auto msg = load_error(r, "unknown_kind");
+  EXPECT_NE(msg.find("kinds this host does not know"), std::string::npos) << msg;
+}
+
 TEST_F(PluginRegistryTest, MissingTruncatedAndMisnamedFilesAreRefused) {
   auto r = make();
   EXPECT_NE(load_error(r, "absent").find("file not found"), std::string::npos);

@@ -39,7 +39,7 @@ struct LaunchSpec {
   std::vector<std::string> argv;             // argv[0] included; empty means {executable}
   std::map<std::string, std::string> env;    // added to the host's minimal base environment
   std::string working_dir;                   // relative to the work dir; empty: the work dir itself
-  std::vector<std::string> directories;      // created (0750) before launch
+  std::vector<std::string> directories;      // created (0700, each level) before launch
   std::map<std::string, std::string> files;  // relative path -> content, written before launch
   int stop_signal = SIGTERM;                 // sent to the engine's process group on stop
   std::chrono::milliseconds stop_grace{0};   // 0: the host's configured grace; then SIGKILL
