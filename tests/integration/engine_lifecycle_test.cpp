@@ -6,6 +6,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -85,6 +87,7 @@ TEST(EngineLifecycle, Launch_ShellEngineRunsIsListedAndStopsBySigterm) {
   // Work dir: <work_root>/<user>/<engine-id>, made by the daemon.
   EXPECT_EQ(fs::path(e.work_dir), ecm.work_root() / "alice" / e.id);
   EXPECT_TRUE(fs::is_directory(e.work_dir));
+  EXPECT_EQ(fs::status(e.work_dir).permissions() & fs::perms::all, fs::perms::owner_all);
 
   api::EngineConn got;
   ecm.client().getEngineConn(got, e.id);
@@ -232,6 +235,59 @@ TEST(EngineLifecycle, Launch_TwentyEnginesListedFilteredAndStoppedLeaveNoProcess
   }
   EXPECT_EQ(count(success), 20u);
   EXPECT_EQ(count(running), 0u);
+}
+
+TEST(EngineLifecycle, Launch_EightThreadsLaunchingAtOnceGetDistinctRunningEngines) {
+  EcmProcess ecm;
+  constexpr int kThreads = 8;
+  constexpr int kEach = 4;
+  std::vector<std::unique_ptr<EcmClient>> clients;
+  for (int i = 0; i < kThreads; ++i)
+    clients.push_back(ecm.connect());
+  std::mutex mu;
+  std::vector<api::EngineConn> launched;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      for (int k = 0; k < kEach; ++k) {
+        try {
+          api::EngineConn e;
+          (*clients[i])->launchEngineConn(e, shell_request("alice", "sleep 600 & sleep 600"));
+          std::lock_guard lock(mu);
+          if (e.__isset.pid && e.pid > 0) ecm.track(e.pid);
+          launched.push_back(e);
+        } catch (const std::exception& ex) {
+          std::lock_guard lock(mu);
+          errors.push_back(ex.what());
+        }
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  ASSERT_EQ(launched.size(), static_cast<std::size_t>(kThreads * kEach));
+  std::set<std::string> ids;
+  std::set<int> pids;
+  for (const auto& e : launched) {
+    EXPECT_EQ(e.status, api::EngineStatus::RUNNING) << e.id;
+    ids.insert(e.id);
+    pids.insert(e.pid);
+    EXPECT_TRUE(group_alive(e.pid)) << e.id;
+  }
+  EXPECT_EQ(ids.size(), launched.size());
+  EXPECT_EQ(pids.size(), launched.size());
+  for (const auto& e : launched) {
+    api::StopRequest stop;
+    stop.__set_engine_id(e.id);
+    api::StopResult r;
+    ecm.client().stopEngineConn(r, stop);
+  }
+  for (const auto& e : launched) {
+    EXPECT_EQ(ecm.wait_for_status(e.id, is_ended).status, api::EngineStatus::SUCCESS) << e.id;
+    EXPECT_TRUE(wait_group_gone(e.pid)) << e.id;
+  }
 }
 
 TEST(EngineLifecycle, Stop_EngineIgnoringSigtermIsKilledAfterTheGrace) {
