@@ -26,6 +26,11 @@ enum EngineStatus {
   SHUTTING_DOWN = 3,
   SUCCESS = 4,
   FAILED = 5,
+  // The RM's engine states (Linkis NodeStatus), reported by the engine through its callback.
+  UNLOCK = 6,
+  LOCKED = 7,
+  IDLE = 8,
+  BUSY = 9,
 }
 
 struct LaunchRequest {
@@ -39,6 +44,9 @@ struct LaunchRequest {
   // Engine-type specific settings, read by the launcher plugin (the shell plugin's `command`).
   6: optional map<string, string> properties,
   7: optional map<string, string> env,
+  // Resources the engine is admitted with; 0 or unset: the plugin's default.
+  8: optional i64 memory_bytes,
+  9: optional i32 cores,
 }
 
 struct EngineConn {
@@ -64,6 +72,8 @@ struct EngineConn {
   18: optional string plugin_name,
   19: optional string plugin_version,
   20: optional string stop_reason,
+  21: optional i64 memory_bytes,
+  22: optional i32 cores,
 }
 
 // Every field set narrows the list; none set lists every engine.
@@ -73,10 +83,13 @@ struct EngineConnFilter {
   3: optional EngineStatus status,
 }
 
+// Names one engine (engine_id), or every engine of a user and/or engine type (stopEngineConns).
 struct StopRequest {
   1: optional string engine_id,
   // Skip the grace period: SIGKILL the engine's process group at once.
   2: optional bool force,
+  3: optional string user,
+  4: optional string engine_type,
 }
 
 struct StopResult {
@@ -85,9 +98,29 @@ struct StopResult {
   2: optional bool already_ended,
 }
 
+// One resource dimension as Linkis's load-instance resource counts it.
+struct ResourceAmount {
+  1: optional i64 memory_bytes,
+  2: optional i32 cores,
+  3: optional i32 instances,
+}
+
+// max: the node's capacity; protected: kept back; locked: admitted engines not yet available;
+// used: available engines; left = max - protected - locked - used.
+struct NodeResources {
+  1: optional ResourceAmount max,
+  2: optional ResourceAmount protected_,
+  3: optional ResourceAmount locked,
+  4: optional ResourceAmount used,
+  5: optional ResourceAmount left,
+}
+
 service EngineConnManagerService {
   EngineConn launchEngineConn(1: LaunchRequest request) throws (1: EcmError error),
   EngineConn getEngineConn(1: string engine_id) throws (1: EcmError error),
   list<EngineConn> listEngineConns(1: EngineConnFilter filter) throws (1: EcmError error),
   StopResult stopEngineConn(1: StopRequest request) throws (1: EcmError error),
+  // Stops every engine matching request.user and/or request.engine_type (one of them required).
+  list<StopResult> stopEngineConns(1: StopRequest request) throws (1: EcmError error),
+  NodeResources getResources() throws (1: EcmError error),
 }

@@ -6,12 +6,16 @@
 namespace ecm::core {
 namespace {
 
-constexpr std::array<std::pair<EngineStatus, std::string_view>, 5> kNames{{
+constexpr std::array<std::pair<EngineStatus, std::string_view>, 9> kNames{{
     {EngineStatus::kStarting, "Starting"},
     {EngineStatus::kRunning, "Running"},
     {EngineStatus::kShuttingDown, "ShuttingDown"},
     {EngineStatus::kSuccess, "Success"},
     {EngineStatus::kFailed, "Failed"},
+    {EngineStatus::kUnlock, "Unlock"},
+    {EngineStatus::kLocked, "Locked"},
+    {EngineStatus::kIdle, "Idle"},
+    {EngineStatus::kBusy, "Busy"},
 }};
 
 }  // namespace
@@ -39,20 +43,23 @@ bool is_ended(EngineStatus s) {
   return s == EngineStatus::kSuccess || s == EngineStatus::kFailed;
 }
 
+bool is_available(EngineStatus s) {
+  using S = EngineStatus;
+  return s == S::kUnlock || s == S::kLocked || s == S::kIdle || s == S::kBusy || s == S::kRunning;
+}
+
+bool is_completed(EngineStatus s) {
+  return s == EngineStatus::kShuttingDown || is_ended(s);
+}
+
 bool can_transition(EngineStatus from, EngineStatus to) {
   using S = EngineStatus;
-  switch (from) {
-    case S::kStarting:
-      return to == S::kRunning || to == S::kShuttingDown || to == S::kFailed || to == S::kSuccess;
-    case S::kRunning:
-      return to == S::kShuttingDown || to == S::kSuccess || to == S::kFailed;
-    case S::kShuttingDown:
-      return to == S::kSuccess || to == S::kFailed;
-    case S::kSuccess:
-    case S::kFailed:
-      return false;
-  }
-  return false;
+  if (from == to || is_ended(from) || to == S::kStarting) return false;
+  // Starting and every available state may go to any available state (the engine reports them),
+  // to ShuttingDown (a stop), or end.
+  if (from == S::kStarting || is_available(from)) return true;
+  // ShuttingDown only ends.
+  return is_ended(to);
 }
 
 }  // namespace ecm::core

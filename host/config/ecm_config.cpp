@@ -60,6 +60,24 @@ void read_engines(TomlReader& t, EcmConfig& c) {
   t.refuse_unknown_keys();
 }
 
+void read_resources(TomlReader& t, EcmConfig& c) {
+  if (auto v = t.auto_or_size("memory")) {
+    if (*v) c.capacity.memory_bytes = **v;
+  }
+  if (auto v = t.auto_or_count("cores", 1 << 20)) {
+    if (*v) c.capacity.cores = **v;
+  }
+  if (auto v = t.integer("instances", 0, 1 << 20))
+    c.capacity.instances = static_cast<std::uint64_t>(*v);
+  if (auto v = t.size("protected_memory")) c.protected_.memory_bytes = *v;
+  if (auto v = t.integer("protected_cores", 0, 1 << 20))
+    c.protected_.cores = static_cast<std::uint64_t>(*v);
+  if (auto v = t.size("engine_memory")) c.engine_default.memory_bytes = *v;
+  if (auto v = t.integer("engine_cores", 0, 1 << 20))
+    c.engine_default.cores = static_cast<std::uint64_t>(*v);
+  t.refuse_unknown_keys();
+}
+
 void read_log(TomlReader& t, EcmConfig& c) {
   if (auto v = t.string("level")) {
     if (spdlog::level::from_str(*v) == spdlog::level::off && *v != "off") {
@@ -77,11 +95,14 @@ EcmConfig read(const toml::table& root, const std::string& source_name,
   c.state_dir = resolve(base, "state");
   c.plugin_dir = resolve(base, "plugins");
   c.plugin_conf_dir = resolve(base, "plugins");
+  c.capacity = core::detect_machine_resources();
+  c.capacity.instances = 200;
   TomlReader top(root, source_name);
   if (auto t = top.table("server")) read_server(*t, c);
   if (auto t = top.table("paths")) read_paths(*t, c, base);
   if (auto t = top.table("plugins")) read_plugins(*t, c, base);
   if (auto t = top.table("engines")) read_engines(*t, c);
+  if (auto t = top.table("resources")) read_resources(*t, c);
   if (auto t = top.table("log")) read_log(*t, c);
   top.refuse_unknown_keys();
   return c;

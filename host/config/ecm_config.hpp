@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "ecm/core/resources.hpp"
+
 namespace ecm::host {
 
 struct EcmConfig {
@@ -25,6 +27,11 @@ struct EcmConfig {
   // [engines]
   std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};
   bool stop_on_shutdown = true;
+  // [resources] node capacity ("auto": the machine's), the part kept back, and what an engine
+  // is admitted with when its request names no amount.
+  core::Resource capacity;  // filled from the machine unless configured
+  core::Resource protected_;
+  core::Resource engine_default{0, 0, 1};  // by default only the instance is counted
   // [log]
   std::string log_level = "info";
 

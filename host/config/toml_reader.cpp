@@ -81,6 +81,29 @@ std::optional<std::chrono::milliseconds> TomlReader::duration(const std::string&
   return d;
 }
 
+std::optional<std::optional<std::uint64_t>> TomlReader::auto_or_size(const std::string& key) {
+  const auto* n = table_->get(key);
+  if (n && n->value_exact<std::string>() == "auto") {
+    seen_.insert(key);
+    return std::optional<std::uint64_t>{};
+  }
+  auto v = size(key);
+  if (!v) return std::nullopt;
+  return std::optional<std::uint64_t>{*v};
+}
+
+std::optional<std::optional<std::uint64_t>> TomlReader::auto_or_count(const std::string& key,
+                                                                      std::int64_t max) {
+  const auto* n = table_->get(key);
+  if (n && n->value_exact<std::string>() == "auto") {
+    seen_.insert(key);
+    return std::optional<std::uint64_t>{};
+  }
+  auto v = integer(key, 0, max);
+  if (!v) return std::nullopt;
+  return std::optional<std::uint64_t>{static_cast<std::uint64_t>(*v)};
+}
+
 std::optional<std::uint64_t> TomlReader::size(const std::string& key) {
   const auto* n = find(key);
   if (!n) return std::nullopt;

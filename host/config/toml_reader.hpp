@@ -28,6 +28,10 @@ class TomlReader {
   std::optional<bool> boolean(const std::string& key);
   std::optional<std::int64_t> integer(const std::string& key, std::int64_t min, std::int64_t max);
   std::optional<std::chrono::milliseconds> duration(const std::string& key);
+  // "auto" (nullopt inside) or a size / a count; absent: the outer nullopt.
+  std::optional<std::optional<std::uint64_t>> auto_or_size(const std::string& key);
+  std::optional<std::optional<std::uint64_t>> auto_or_count(const std::string& key,
+                                                            std::int64_t max);
   std::optional<std::uint64_t> size(const std::string& key);
   std::optional<std::vector<std::string>> string_list(const std::string& key);
   // A sub-table; nullopt when absent.

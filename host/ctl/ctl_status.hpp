@@ -9,7 +9,7 @@
 
 namespace ecm::ctl {
 
-// "Starting", "Running", "ShuttingDown", "Success", "Failed"; "Unknown(N)" for a newer value.
+// The status name ("Running", "Idle"...); "Unknown(N)" for a value newer than this ecmctl.
 std::string status_name(::ecm::thrift::EngineStatus::type status);
 
 // Case-insensitive name to the Thrift value. Throws UsageError listing the valid names.

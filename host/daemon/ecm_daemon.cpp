@@ -34,7 +34,9 @@ EcmDaemon::EcmDaemon(EcmConfig config)
     : config_(std::move(config)),
       processes_(io_),
       registry_(config_.plugin_dir, config_.plugin_conf_dir, config_.state_dir / "plugins"),
-      launch_({config_.work_root, config_.stop_grace}, registry_, engines_, processes_),
+      resources_(config_.capacity, config_.protected_),
+      launch_({config_.work_root, config_.stop_grace, config_.engine_default}, registry_, engines_,
+              resources_, processes_),
       kill_(engines_, processes_) {}
 
 EcmDaemon::~EcmDaemon() {
@@ -54,7 +56,8 @@ void EcmDaemon::start() {
 
   auto socket =
       std::make_shared<at::transport::TServerSocket>(config_.listen_host, config_.listen_port);
-  auto handler = std::make_shared<EcmServiceHandler>(EcmServices{launch_, engines_, kill_});
+  auto handler =
+      std::make_shared<EcmServiceHandler>(EcmServices{launch_, engines_, kill_, resources_});
   server_ = std::make_shared<at::server::TThreadedServer>(
       std::make_shared<ecm::thrift::EngineConnManagerServiceProcessor>(handler), socket,
       std::make_shared<at::transport::TBufferedTransportFactory>(),
@@ -83,6 +86,8 @@ void EcmDaemon::start() {
     }
   }
   port_ = static_cast<std::uint16_t>(port.get());
+  log("daemon")->info("capacity: {}; protected: {}", core::describe(config_.capacity),
+                      core::describe(config_.protected_));
   write_address_file();
   log("daemon")->info("ECM serving on {}:{} ({} plugin(s), work root {})", config_.listen_host,
                       port_, config_.enabled_plugins.size(), config_.work_root.string());

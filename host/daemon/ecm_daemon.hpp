@@ -50,6 +50,7 @@ class EcmDaemon {
   core::LinuxProcessEngineConnLaunch processes_;
   PluginRegistry registry_;
   EngineConnListService engines_;
+  core::ResourceLedger resources_;
   EngineConnLaunchService launch_;
   EngineConnKillService kill_;
   std::shared_ptr<apache::thrift::server::TServer> server_;

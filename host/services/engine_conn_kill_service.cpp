@@ -33,6 +33,21 @@ StopOutcome EngineConnKillService::stop(const std::string& engine_id, bool force
   return {*engines_.get(engine_id), false};
 }
 
+std::vector<StopOutcome> EngineConnKillService::stop_matching(
+    const std::optional<std::string>& user, const std::optional<std::string>& engine_type,
+    bool force, const std::string& reason) {
+  if (!user && !engine_type) {
+    throw core::EcmException(core::ErrorCode::kInvalidRequest,
+                             "name an engine id, a user or an engine type to stop");
+  }
+  std::vector<StopOutcome> out;
+  for (const auto& e : engines_.list({user, engine_type, std::nullopt})) {
+    if (core::is_ended(e.status)) continue;
+    out.push_back(stop(e.id, force, reason));
+  }
+  return out;
+}
+
 std::size_t EngineConnKillService::stop_all(const std::string& reason,
                                             std::chrono::milliseconds deadline) {
   // Each engine gets its own grace: wait for the longest of them, plus `deadline` as a margin.

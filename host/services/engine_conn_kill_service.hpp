@@ -3,7 +3,9 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ecm/core/engine_conn.hpp"
 #include "ecm/core/linux_process_launch.hpp"
@@ -24,6 +26,12 @@ class EngineConnKillService {
   // The stop signal to the group, SIGKILL after the grace; `force` sends SIGKILL at once.
   // Throws EcmException(kNotFound). Stopping an ended engine changes nothing and says so.
   StopOutcome stop(const std::string& engine_id, bool force, const std::string& reason);
+
+  // Stops every engine not yet ended that belongs to `user` and/or is of `engine_type` (at least
+  // one given, else kInvalidRequest). Ended engines are not listed.
+  std::vector<StopOutcome> stop_matching(const std::optional<std::string>& user,
+                                         const std::optional<std::string>& engine_type, bool force,
+                                         const std::string& reason);
 
   // Stops every engine not yet ended and waits until they are gone, at most the longest stop grace
   // among them plus `deadline`.

@@ -56,10 +56,12 @@ void write_file(const fs::path& path, const std::string& content) {
 
 EngineConnLaunchService::EngineConnLaunchService(LaunchSettings settings, PluginRegistry& registry,
                                                  EngineConnListService& engines,
+                                                 core::ResourceLedger& resources,
                                                  core::LinuxProcessEngineConnLaunch& processes)
     : settings_(std::move(settings)),
       registry_(registry),
       engines_(engines),
+      resources_(resources),
       processes_(processes) {}
 
 core::EngineConn EngineConnLaunchService::make_record(const sdk::LaunchRequest& request,
@@ -125,19 +127,37 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   return p;
 }
 
-core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& request) {
+core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& request,
+                                                 core::Resource asked) {
   if (shutting_down_) throw EcmException(ErrorCode::kShuttingDown, "the ECM is shutting down");
   core::validate_launch_request(request);
+  // A retried ticket gets its engine back before anything else is checked or locked.
+  if (!request.ticket_id.empty()) {
+    if (auto known = engines_.find_by_ticket(request.ticket_id)) return *known;
+  }
   auto launcher = registry_.launcher_for(request.engine_type, request.engine_version);
   launcher->validate(request);
 
-  auto [record, inserted] = engines_.add_unless_ticket_known(make_record(request, *launcher));
-  if (!inserted) {
+  auto fresh = make_record(request, *launcher);
+  fresh.resources = {
+      asked.memory_bytes ? asked.memory_bytes : settings_.engine_default.memory_bytes,
+      asked.cores ? asked.cores : settings_.engine_default.cores, 1};
+  resources_.lock(fresh.id, fresh.resources);
+  auto [record, inserted] = engines_.add_unless_ticket_known(fresh);
+  if (!inserted) {  // the same ticket raced in from another connection
+    resources_.release(fresh.id);
     log("launch")->info("[{}] ticket {} already launched: returning the existing engine", record.id,
                         record.ticket_id);
     return record;
   }
   const std::string id = record.id;
+  auto fail = [&](const std::string& reason) {
+    engines_.transition(id, core::EngineStatus::kFailed, [&](core::EngineConn& r) {
+      r.failure_reason = reason;
+      r.ended_at = core::Clock::now();
+    });
+    resources_.release(id);
+  };
   try {
     EngineRuntime runtime;
     runtime.plugin_pin = launcher;
@@ -151,7 +171,9 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     });
     // Readiness for now: the process exists. A stop that came in while it was being built is
     // carried out here, now that there is a process to stop.
-    if (!engines_.transition(id, core::EngineStatus::kRunning)) {
+    if (engines_.transition(id, core::EngineStatus::kRunning)) {
+      resources_.mark_used(id);
+    } else {
       auto now = engines_.get(id);
       if (now && now->status == core::EngineStatus::kShuttingDown) {
         processes_.stop(started.pid, runtime.stop_signal, runtime.stop_grace);
@@ -160,17 +182,11 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     log("launch")->info("[{}] launched {} for {} as pid {}", id, request.engine_type, request.user,
                         started.pid);
   } catch (const EcmException& e) {
-    engines_.transition(id, core::EngineStatus::kFailed, [&](core::EngineConn& r) {
-      r.failure_reason = e.what();
-      r.ended_at = core::Clock::now();
-    });
+    fail(e.what());
     log("launch")->warn("[{}] launch failed: {}", id, e.what());
     throw;
   } catch (const std::exception& e) {
-    engines_.transition(id, core::EngineStatus::kFailed, [&](core::EngineConn& r) {
-      r.failure_reason = e.what();
-      r.ended_at = core::Clock::now();
-    });
+    fail(e.what());
     log("launch")->error("[{}] launch failed: {}", id, e.what());
     throw EcmException(ErrorCode::kInternal, e.what());
   }
@@ -179,6 +195,7 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
 
 void EngineConnLaunchService::on_exit(const std::string& engine_id, const core::ExitStatus& exit) {
   auto ended = engines_.finish(engine_id, exit);
+  resources_.release(engine_id);
   if (ended) {
     log("engines")->info("[{}] ended {}: {}", engine_id, core::to_string(ended->status),
                          core::describe_exit(exit));

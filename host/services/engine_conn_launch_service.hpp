@@ -8,6 +8,7 @@
 
 #include "ecm/core/engine_conn.hpp"
 #include "ecm/core/linux_process_launch.hpp"
+#include "ecm/core/resources.hpp"
 #include "ecm/sdk/launcher.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "services/engine_conn_list_service.hpp"
@@ -17,19 +18,23 @@ namespace ecm::host {
 struct LaunchSettings {
   std::filesystem::path work_root;
   std::chrono::milliseconds default_stop_grace{std::chrono::seconds(10)};
+  core::Resource engine_default{0, 0, 1};  // for a request naming no amount
 };
 
 class EngineConnLaunchService {
  public:
   EngineConnLaunchService(LaunchSettings settings, PluginRegistry& registry,
-                          EngineConnListService& engines,
+                          EngineConnListService& engines, core::ResourceLedger& resources,
                           core::LinuxProcessEngineConnLaunch& processes);
 
   // Launches an engine, or returns the one already made for this ticket. Throws EcmException:
   // before anything is created for invalid input, unknown type, a plugin refusal or shutdown;
   // after the record exists (plugin build failure, spawn failure) the record is left Failed with
   // the reason, and the error is thrown too.
-  core::EngineConn launch(const sdk::LaunchRequest& request);
+  // `asked`: memory and cores the request names (0: the default); always one instance.
+  // Admission locks the amount; it becomes used when the engine is available and is released
+  // exactly once when it ends (or its launch fails). Refusal: kInsufficientResources.
+  core::EngineConn launch(const sdk::LaunchRequest& request, core::Resource asked = {});
 
   // From now on every launch is refused with kShuttingDown.
   void refuse_new_launches() { shutting_down_ = true; }
@@ -44,6 +49,7 @@ class EngineConnLaunchService {
   LaunchSettings settings_;
   PluginRegistry& registry_;
   EngineConnListService& engines_;
+  core::ResourceLedger& resources_;
   core::LinuxProcessEngineConnLaunch& processes_;
   std::atomic<bool> shutting_down_{false};
 };

@@ -24,6 +24,14 @@ std::optional<core::EngineConn> EngineConnListService::get(const std::string& id
   return it->second.record;
 }
 
+std::optional<core::EngineConn> EngineConnListService::find_by_ticket(
+    const std::string& ticket_id) const {
+  std::lock_guard lock(mu_);
+  auto t = by_ticket_.find(ticket_id);
+  if (t == by_ticket_.end()) return std::nullopt;
+  return engines_.at(t->second).record;
+}
+
 std::vector<core::EngineConn> EngineConnListService::list(const EngineConnFilter& f) const {
   std::lock_guard lock(mu_);
   std::vector<core::EngineConn> out;

@@ -38,6 +38,7 @@ class EngineConnListService {
   std::pair<core::EngineConn, bool> add_unless_ticket_known(const core::EngineConn& record);
 
   std::optional<core::EngineConn> get(const std::string& id) const;
+  std::optional<core::EngineConn> find_by_ticket(const std::string& ticket_id) const;
   std::vector<core::EngineConn> list(const EngineConnFilter& filter) const;
   std::optional<EngineRuntime> runtime(const std::string& id) const;
   std::size_t size() const;

@@ -26,7 +26,8 @@ void rpc(const char* method, Fn&& fn) {
 
 void EcmServiceHandler::launchEngineConn(ecm::thrift::EngineConn& out,
                                          const ecm::thrift::LaunchRequest& request) {
-  rpc("launchEngineConn", [&] { out = to_thrift(s_.launch.launch(to_core(request))); });
+  rpc("launchEngineConn",
+      [&] { out = to_thrift(s_.launch.launch(to_core(request), requested_resources(request))); });
 }
 
 void EcmServiceHandler::getEngineConn(ecm::thrift::EngineConn& out, const std::string& engine_id) {
@@ -60,6 +61,25 @@ void EcmServiceHandler::stopEngineConn(ecm::thrift::StopResult& out,
     out.__set_engine(to_thrift(outcome.engine));
     out.__set_already_ended(outcome.already_ended);
   });
+}
+
+void EcmServiceHandler::stopEngineConns(std::vector<ecm::thrift::StopResult>& out,
+                                        const ecm::thrift::StopRequest& request) {
+  rpc("stopEngineConns", [&] {
+    std::optional<std::string> user, type;
+    if (!request.user.empty()) user = request.user;
+    if (!request.engine_type.empty()) type = request.engine_type;
+    for (const auto& o : s_.kill.stop_matching(user, type, request.force, "stopped by request")) {
+      ecm::thrift::StopResult r;
+      r.__set_engine(to_thrift(o.engine));
+      r.__set_already_ended(o.already_ended);
+      out.push_back(std::move(r));
+    }
+  });
+}
+
+void EcmServiceHandler::getResources(ecm::thrift::NodeResources& out) {
+  rpc("getResources", [&] { out = to_thrift(s_.resources.snapshot()); });
 }
 
 }  // namespace ecm::host

@@ -13,6 +13,7 @@ struct EcmServices {
   EngineConnLaunchService& launch;
   EngineConnListService& list;
   EngineConnKillService& kill;
+  core::ResourceLedger& resources;
 };
 
 class EcmServiceHandler : public ecm::thrift::EngineConnManagerServiceIf {
@@ -26,6 +27,9 @@ class EcmServiceHandler : public ecm::thrift::EngineConnManagerServiceIf {
                        const ecm::thrift::EngineConnFilter& filter) override;
   void stopEngineConn(ecm::thrift::StopResult& out,
                       const ecm::thrift::StopRequest& request) override;
+  void stopEngineConns(std::vector<ecm::thrift::StopResult>& out,
+                       const ecm::thrift::StopRequest& request) override;
+  void getResources(ecm::thrift::NodeResources& out) override;
 
  private:
   EcmServices s_;

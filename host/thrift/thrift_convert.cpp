@@ -44,21 +44,43 @@ sdk::LaunchRequest to_core(const ecm::thrift::LaunchRequest& r) {
   return out;
 }
 
+namespace {
+
+using TS = ecm::thrift::EngineStatus;
+constexpr std::pair<core::EngineStatus, TS::type> kStatuses[] = {
+    {core::EngineStatus::kStarting, TS::STARTING},
+    {core::EngineStatus::kRunning, TS::RUNNING},
+    {core::EngineStatus::kShuttingDown, TS::SHUTTING_DOWN},
+    {core::EngineStatus::kSuccess, TS::SUCCESS},
+    {core::EngineStatus::kFailed, TS::FAILED},
+    {core::EngineStatus::kUnlock, TS::UNLOCK},
+    {core::EngineStatus::kLocked, TS::LOCKED},
+    {core::EngineStatus::kIdle, TS::IDLE},
+    {core::EngineStatus::kBusy, TS::BUSY},
+};
+
+ecm::thrift::ResourceAmount to_thrift(const core::Resource& r) {
+  ecm::thrift::ResourceAmount t;
+  t.__set_memory_bytes(static_cast<std::int64_t>(r.memory_bytes));
+  t.__set_cores(static_cast<std::int32_t>(r.cores));
+  t.__set_instances(static_cast<std::int32_t>(r.instances));
+  return t;
+}
+
+}  // namespace
+
 ecm::thrift::EngineStatus::type to_thrift(core::EngineStatus s) {
-  using T = ecm::thrift::EngineStatus;
-  switch (s) {
-    case core::EngineStatus::kStarting:
-      return T::STARTING;
-    case core::EngineStatus::kRunning:
-      return T::RUNNING;
-    case core::EngineStatus::kShuttingDown:
-      return T::SHUTTING_DOWN;
-    case core::EngineStatus::kSuccess:
-      return T::SUCCESS;
-    case core::EngineStatus::kFailed:
-      return T::FAILED;
+  for (auto [c, t] : kStatuses) {
+    if (c == s) return t;
   }
-  return T::FAILED;
+  return TS::FAILED;
+}
+
+std::optional<core::EngineStatus> to_core(ecm::thrift::EngineStatus::type s) {
+  for (auto [c, t] : kStatuses) {
+    if (t == s) return c;
+  }
+  return std::nullopt;
 }
 
 EngineConnFilter to_core(const ecm::thrift::EngineConnFilter& f) {
@@ -66,29 +88,31 @@ EngineConnFilter to_core(const ecm::thrift::EngineConnFilter& f) {
   if (f.__isset.user) out.user = f.user;
   if (f.__isset.engine_type) out.engine_type = f.engine_type;
   if (f.__isset.status) {
-    using T = ecm::thrift::EngineStatus;
-    switch (f.status) {
-      case T::STARTING:
-        out.status = core::EngineStatus::kStarting;
-        break;
-      case T::RUNNING:
-        out.status = core::EngineStatus::kRunning;
-        break;
-      case T::SHUTTING_DOWN:
-        out.status = core::EngineStatus::kShuttingDown;
-        break;
-      case T::SUCCESS:
-        out.status = core::EngineStatus::kSuccess;
-        break;
-      case T::FAILED:
-        out.status = core::EngineStatus::kFailed;
-        break;
-      default:
-        throw core::EcmException(core::ErrorCode::kInvalidRequest,
-                                 "unknown status " + std::to_string(static_cast<int>(f.status)));
+    out.status = to_core(f.status);
+    if (!out.status) {
+      throw core::EcmException(core::ErrorCode::kInvalidRequest,
+                               "unknown status " + std::to_string(static_cast<int>(f.status)));
     }
   }
   return out;
+}
+
+core::Resource requested_resources(const ecm::thrift::LaunchRequest& r) {
+  if (r.memory_bytes < 0 || r.cores < 0) {
+    throw core::EcmException(core::ErrorCode::kInvalidRequest,
+                             "memory_bytes and cores may not be negative");
+  }
+  return {static_cast<std::uint64_t>(r.memory_bytes), static_cast<std::uint64_t>(r.cores), 1};
+}
+
+ecm::thrift::NodeResources to_thrift(const core::ResourceSnapshot& s) {
+  ecm::thrift::NodeResources t;
+  t.__set_max(to_thrift(s.max));
+  t.__set_protected_(to_thrift(s.protected_));
+  t.__set_locked(to_thrift(s.locked));
+  t.__set_used(to_thrift(s.used));
+  t.__set_left(to_thrift(s.left));
+  return t;
 }
 
 ecm::thrift::EngineConn to_thrift(const core::EngineConn& e) {
@@ -113,6 +137,8 @@ ecm::thrift::EngineConn to_thrift(const core::EngineConn& e) {
   if (!e.stop_reason.empty()) t.__set_stop_reason(e.stop_reason);
   t.__set_plugin_name(e.plugin_name);
   t.__set_plugin_version(e.plugin_version);
+  t.__set_memory_bytes(static_cast<std::int64_t>(e.resources.memory_bytes));
+  t.__set_cores(static_cast<std::int32_t>(e.resources.cores));
   return t;
 }
 

@@ -4,6 +4,7 @@
 #include "EngineConnManagerService.h"
 #include "ecm/core/engine_conn.hpp"
 #include "ecm/core/errors.hpp"
+#include "ecm/core/resources.hpp"
 #include "ecm/sdk/launcher.hpp"
 #include "services/engine_conn_list_service.hpp"
 
@@ -13,6 +14,11 @@ sdk::LaunchRequest to_core(const ecm::thrift::LaunchRequest& r);
 EngineConnFilter to_core(const ecm::thrift::EngineConnFilter& f);
 ecm::thrift::EngineConn to_thrift(const core::EngineConn& e);
 ecm::thrift::EngineStatus::type to_thrift(core::EngineStatus s);
+std::optional<core::EngineStatus> to_core(ecm::thrift::EngineStatus::type s);
 ecm::thrift::EcmError to_thrift(const core::EcmException& e);
+// What the request asks for: its memory and cores (0: the node's default), and one instance.
+// Throws EcmException(kInvalidRequest) for negative amounts.
+core::Resource requested_resources(const ecm::thrift::LaunchRequest& r);
+ecm::thrift::NodeResources to_thrift(const core::ResourceSnapshot& s);
 
 }  // namespace ecm::host

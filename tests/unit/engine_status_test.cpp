@@ -2,29 +2,54 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 using namespace ecm::core;
 using S = EngineStatus;
 
 TEST(EngineStatus, TransitionTable) {
-  const S all[] = {S::kStarting, S::kRunning, S::kShuttingDown, S::kSuccess, S::kFailed};
-  // Every legal transition, spelled out; everything else must be refused.
-  const std::pair<S, S> legal[] = {
-      {S::kStarting, S::kRunning}, {S::kStarting, S::kShuttingDown}, {S::kStarting, S::kFailed},
-      {S::kStarting, S::kSuccess}, {S::kRunning, S::kShuttingDown},  {S::kRunning, S::kSuccess},
-      {S::kRunning, S::kFailed},   {S::kShuttingDown, S::kSuccess},  {S::kShuttingDown, S::kFailed},
-  };
+  const std::set<S> available = {S::kUnlock, S::kLocked, S::kIdle, S::kBusy, S::kRunning};
+  const std::set<S> ends = {S::kSuccess, S::kFailed};
+  // The legal targets of each state, written out; every other pair must be refused.
+  std::map<S, std::set<S>> legal;
+  legal[S::kStarting] = available;
+  legal[S::kStarting].insert({S::kShuttingDown, S::kSuccess, S::kFailed});
+  for (S a : available) {
+    legal[a] = available;
+    legal[a].erase(a);
+    legal[a].insert({S::kShuttingDown, S::kSuccess, S::kFailed});
+  }
+  legal[S::kShuttingDown] = ends;
+  const S all[] = {S::kStarting, S::kRunning, S::kShuttingDown, S::kSuccess, S::kFailed,
+                   S::kUnlock,   S::kLocked,  S::kIdle,         S::kBusy};
+  int allowed = 0;
   for (S from : all) {
     for (S to : all) {
-      bool expected = false;
-      for (auto [f, t] : legal)
-        expected |= (f == from && t == to);
+      const bool expected = legal[from].count(to) != 0;
+      allowed += expected;
       EXPECT_EQ(can_transition(from, to), expected) << to_string(from) << " -> " << to_string(to);
     }
   }
+  EXPECT_EQ(allowed, 8 + 5 * 7 + 2);
+}
+
+TEST(EngineStatus, AvailableAndCompletedAsTheRmCountsThem) {
+  for (S s : {S::kUnlock, S::kLocked, S::kIdle, S::kBusy, S::kRunning}) {
+    EXPECT_TRUE(is_available(s)) << to_string(s);
+    EXPECT_FALSE(is_completed(s)) << to_string(s);
+  }
+  for (S s : {S::kShuttingDown, S::kFailed, S::kSuccess}) {
+    EXPECT_TRUE(is_completed(s)) << to_string(s);
+    EXPECT_FALSE(is_available(s)) << to_string(s);
+  }
+  EXPECT_FALSE(is_available(S::kStarting));
+  EXPECT_FALSE(is_completed(S::kStarting));
 }
 
 TEST(EngineStatus, NamesRoundTripCaseInsensitively) {
-  for (S s : {S::kStarting, S::kRunning, S::kShuttingDown, S::kSuccess, S::kFailed}) {
+  for (S s : {S::kStarting, S::kRunning, S::kShuttingDown, S::kSuccess, S::kFailed, S::kUnlock,
+              S::kLocked, S::kIdle, S::kBusy}) {
     EXPECT_EQ(engine_status_from_string(to_string(s)), s);
   }
   EXPECT_EQ(engine_status_from_string("running"), S::kRunning);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "ecm/core/engine_status.hpp"
+#include "ecm/core/resources.hpp"
 
 namespace ecm::core {
 
@@ -33,6 +34,7 @@ struct EngineConn {
   std::string stop_reason;
   std::string plugin_name;
   std::string plugin_version;
+  Resource resources;  // admitted amount: memory, cores, one instance
 };
 
 // A fresh random engine id: "ec-" and 24 hex digits.
