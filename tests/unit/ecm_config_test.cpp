@@ -114,3 +114,35 @@ TEST(EcmConfig, SyntaxErrorHasLine) {
 TEST(EcmConfig, MissingFileIsAConfigError) {
   EXPECT_THROW(load_config("/nonexistent/ecm.toml"), ConfigError);
 }
+
+TEST(EcmConfig, ResourcesAutoOrExplicit) {
+  auto detected = parse("");
+  EXPECT_GT(detected.capacity.memory_bytes, 0u) << "auto is the default";
+  EXPECT_GE(detected.capacity.cores, 1u);
+  EXPECT_EQ(detected.engine_default, (ecm::core::Resource{0, 0, 1}));
+  auto c = parse(R"(
+[resources]
+memory = "16GiB"
+cores = 8
+instances = 50
+protected_memory = "1GiB"
+protected_cores = 1
+engine_memory = "512MiB"
+engine_cores = 1
+)");
+  EXPECT_EQ(c.capacity, (ecm::core::Resource{16ull << 30, 8, 50}));
+  EXPECT_EQ(c.protected_, (ecm::core::Resource{1ull << 30, 1, 0}));
+  EXPECT_EQ(c.engine_default, (ecm::core::Resource{512ull << 20, 1, 1}));
+  auto a = parse("[resources]\nmemory = \"auto\"\ncores = \"auto\"\n");
+  EXPECT_EQ(a.capacity.memory_bytes, detected.capacity.memory_bytes);
+}
+
+TEST(EcmConfig, BadResources) {
+  EXPECT_EQ(parse_error("[resources]\nmemory = \"lots\"\n").key(), "resources.memory");
+  EXPECT_EQ(parse_error("[resources]\nmemory = 16\n").key(), "resources.memory");
+  EXPECT_EQ(parse_error("[resources]\ncores = \"many\"\n").key(), "resources.cores");
+  EXPECT_EQ(parse_error("[resources]\ncores = -1\n").key(), "resources.cores");
+  EXPECT_EQ(parse_error("[resources]\ninstances = -1\n").key(), "resources.instances");
+  EXPECT_EQ(parse_error("[resources]\nengine_memroy = \"1GiB\"\n").key(),
+            "resources.engine_memroy");
+}
