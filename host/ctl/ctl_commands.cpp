@@ -10,15 +10,19 @@ namespace {
 constexpr std::array kCommands{
     CommandSpec{"launch",
                 "launch TYPE --user U [--ticket T] [--version V] [--label K=V]... "
-                "[--property K=V]... [--env K=V]...",
+                "[--property K=V]... [--env K=V]... [--memory SIZE] [--cores N]",
                 "Launch an engine of TYPE and print it.", define_launch, run_launch},
     CommandSpec{"list", "list [--user U] [--type T] [--status S]",
                 "List engines, optionally narrowed by user, type and status.", define_list,
                 run_list},
     CommandSpec{"get", "get ID", "Print one engine.", define_get, run_get},
-    CommandSpec{"stop", "stop ID [--force] [--wait] [--timeout DURATION]",
-                "Stop an engine and print it; with --wait, wait until it has ended.", define_stop,
-                run_stop},
+    CommandSpec{"stop", "stop ID | --user U | --type T [--force] [--wait] [--timeout DURATION]",
+                "Stop an engine (or every engine of a user and/or type) and print it; with "
+                "--wait, wait until it has ended.",
+                define_stop, run_stop},
+    CommandSpec{"resources", "resources",
+                "Print the node's resources: max, protected, locked, used and left.", nullptr,
+                run_resources},
 };
 
 }  // namespace

@@ -66,5 +66,6 @@ void define_get(CommandOptions& o);
 void run_get(Context& ctx);
 void define_stop(CommandOptions& o);
 void run_stop(Context& ctx);
+void run_resources(Context& ctx);
 
 }  // namespace ecm::ctl

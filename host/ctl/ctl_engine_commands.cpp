@@ -1,5 +1,8 @@
-// launch, list, get, stop: the engine lifecycle through the ECM's Thrift service.
+// launch, list, get, stop, resources: the engine lifecycle through the ECM's Thrift service.
+#include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -50,6 +53,83 @@ api::EngineConn wait_until_ended(Context& ctx, const std::string& id, api::Engin
   return engine;
 }
 
+// --memory: a positive size ("512MiB") that fits the wire's i64.
+std::int64_t parse_memory(const std::string& text) {
+  auto bytes = core::parse_size(text);
+  if (!bytes || *bytes == 0 ||
+      *bytes > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    throw UsageError("bad --memory '" + text + "': expected a positive size like 512MiB or 2GiB");
+  }
+  return static_cast<std::int64_t>(*bytes);
+}
+
+// --cores: a positive whole number that fits the wire's i32.
+std::int32_t parse_cores(const std::string& text) {
+  std::int32_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || ptr != text.data() + text.size() || value < 1) {
+    throw UsageError("bad --cores '" + text + "': expected a positive whole number");
+  }
+  return value;
+}
+
+// The --timeout of stop, checked whether or not --wait was given.
+std::chrono::milliseconds stop_timeout(const Context& ctx, bool wait, std::string& text) {
+  text = optional_string(ctx.vm, "timeout").value_or(std::string(kDefaultStopTimeout));
+  if (ctx.vm.count("timeout") && !wait) throw UsageError("--timeout needs --wait");
+  auto timeout = core::parse_duration(text);
+  if (!timeout || timeout->count() <= 0) {
+    throw UsageError("bad --timeout '" + text + "': expected a duration like 30s or 500ms");
+  }
+  return *timeout;
+}
+
+// stop --user/--type: every matching engine, waited for together under one deadline.
+void run_stop_matching(Context& ctx, const std::optional<std::string>& user,
+                       const std::optional<std::string>& type) {
+  bool wait = ctx.vm["wait"].as<bool>();
+  std::string timeout_text;
+  auto timeout = stop_timeout(ctx, wait, timeout_text);
+
+  api::StopRequest req;
+  if (user) req.__set_user(*user);
+  if (type) req.__set_engine_type(*type);
+  req.__set_force(ctx.vm["force"].as<bool>());
+  std::vector<api::StopResult> results;
+  ctx.service().stopEngineConns(results, req);
+
+  if (wait) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (auto& r : results) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      r.engine = wait_until_ended(ctx, r.engine.id, r.engine,
+                                  std::max(left, std::chrono::milliseconds(0)), timeout_text);
+    }
+  }
+
+  if (ctx.global.json) {
+    boost::json::array a;
+    a.reserve(results.size());
+    for (const auto& r : results) {
+      auto o = engine_to_json(r.engine);
+      o["already_ended"] = r.__isset.already_ended && r.already_ended;
+      a.emplace_back(std::move(o));
+    }
+    print_json(ctx.out, a);
+    return;
+  }
+  std::vector<api::EngineConn> engines;
+  engines.reserve(results.size());
+  for (const auto& r : results) {
+    engines.push_back(r.engine);
+    if (r.__isset.already_ended && r.already_ended) {
+      ctx.out << "note: engine " << r.engine.id << " had already ended\n";
+    }
+  }
+  print_engine_table(ctx.out, engines);
+}
+
 }  // namespace
 
 void define_launch(CommandOptions& o) {
@@ -65,7 +145,11 @@ void define_launch(CommandOptions& o) {
        "an engine-type setting read by the plugin (e.g. command=...); repeatable; the value "
        "may hold '=' and spaces")  //
       ("env", po::value<Strings>()->value_name("K=V"),
-       "an environment variable for the engine; repeatable");
+       "an environment variable for the engine; repeatable")  //
+      ("memory", po::value<std::string>()->value_name("SIZE"),
+       "the memory the engine is admitted with, e.g. 512MiB, 2GiB (default: the ECM's)")  //
+      ("cores", po::value<std::string>()->value_name("N"),
+       "the cores the engine is admitted with (default: the ECM's)");
   o.hidden.add_options()("type", po::value<std::string>());
   o.positional.add("type", 1);
 }
@@ -83,6 +167,8 @@ void run_launch(Context& ctx) {
     req.__set_properties(parse_key_values("property", strings(ctx.vm, "property")));
   }
   if (ctx.vm.count("env")) req.__set_env(parse_key_values("env", strings(ctx.vm, "env")));
+  if (auto m = optional_string(ctx.vm, "memory")) req.__set_memory_bytes(parse_memory(*m));
+  if (auto c = optional_string(ctx.vm, "cores")) req.__set_cores(parse_cores(*c));
 
   api::EngineConn engine;
   ctx.service().launchEngineConn(engine, req);
@@ -94,8 +180,8 @@ void define_list(CommandOptions& o) {
       ("user", po::value<std::string>()->value_name("U"), "only this user's engines")   //
       ("type", po::value<std::string>()->value_name("T"), "only engines of this type")  //
       ("status", po::value<std::string>()->value_name("S"),
-       "only engines in this status: Starting, Running, ShuttingDown, Success or Failed "
-       "(any case)");
+       "only engines in this status: Starting, Unlock, Locked, Idle, Busy, Running, "
+       "ShuttingDown, Success or Failed (any case)");
 }
 
 void run_list(Context& ctx) {
@@ -126,7 +212,11 @@ void run_get(Context& ctx) {
 }
 
 void define_stop(CommandOptions& o) {
-  o.visible.add_options()                                                                 //
+  o.visible.add_options()  //
+      ("user", po::value<std::string>()->value_name("U"),
+       "stop every engine of this user (instead of ID)")  //
+      ("type", po::value<std::string>()->value_name("T"),
+       "stop every engine of this type (instead of ID); with --user, only that user's")   //
       ("force", po::bool_switch(), "skip the grace period: SIGKILL the engine at once")   //
       ("wait", po::bool_switch(), "wait until the engine has ended (Success or Failed)")  //
       ("timeout", po::value<std::string>()->value_name("DURATION"),
@@ -136,14 +226,17 @@ void define_stop(CommandOptions& o) {
 }
 
 void run_stop(Context& ctx) {
+  auto user = optional_string(ctx.vm, "user");
+  auto type = optional_string(ctx.vm, "type");
+  if (user || type) {
+    if (ctx.vm.count("id")) throw UsageError("give either ID or --user/--type, not both");
+    return run_stop_matching(ctx, user, type);
+  }
+  if (!ctx.vm.count("id")) throw UsageError("missing ID (or --user/--type)");
   auto id = ctx.positional("id", "ID");
   bool wait = ctx.vm["wait"].as<bool>();
-  auto timeout_text = optional_string(ctx.vm, "timeout").value_or(std::string(kDefaultStopTimeout));
-  if (ctx.vm.count("timeout") && !wait) throw UsageError("--timeout needs --wait");
-  auto timeout = core::parse_duration(timeout_text);
-  if (!timeout || timeout->count() <= 0) {
-    throw UsageError("bad --timeout '" + timeout_text + "': expected a duration like 30s or 500ms");
-  }
+  std::string timeout_text;
+  auto timeout = stop_timeout(ctx, wait, timeout_text);
 
   api::StopRequest req;
   req.__set_engine_id(id);
@@ -153,7 +246,7 @@ void run_stop(Context& ctx) {
   bool already_ended = result.__isset.already_ended && result.already_ended;
 
   auto engine = result.engine;
-  if (wait) engine = wait_until_ended(ctx, id, engine, *timeout, timeout_text);
+  if (wait) engine = wait_until_ended(ctx, id, engine, timeout, timeout_text);
 
   if (ctx.global.json) {
     auto o = engine_to_json(engine);
@@ -163,6 +256,16 @@ void run_stop(Context& ctx) {
   }
   if (already_ended) ctx.out << "note: engine " << id << " had already ended\n";
   print_engine(ctx.out, engine);
+}
+
+void run_resources(Context& ctx) {
+  api::NodeResources resources;
+  ctx.service().getResources(resources);
+  if (ctx.global.json) {
+    print_json(ctx.out, resources_to_json(resources));
+  } else {
+    print_resources_table(ctx.out, resources);
+  }
 }
 
 }  // namespace ecm::ctl

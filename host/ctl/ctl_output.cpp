@@ -29,6 +29,10 @@ json::value to_json(const std::optional<std::int32_t>& v) {
   return v ? json::value(*v) : json::value(nullptr);
 }
 
+json::value to_json(const std::optional<std::int64_t>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
 json::value time_to_json(bool isset, std::int64_t ms) {
   return isset ? json::value(format_time_ms(ms)) : json::value(nullptr);
 }
@@ -62,6 +66,22 @@ std::string exit_column(const api::EngineConn& e) {
     return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(e.exit_signal);
   }
   return "-";
+}
+
+template <std::size_t N>
+void print_table(std::ostream& out, const std::vector<std::array<std::string, N>>& rows) {
+  std::array<std::size_t, N> width{};
+  for (const auto& r : rows) {
+    for (std::size_t c = 0; c < N; ++c)
+      width[c] = std::max(width[c], r[c].size());
+  }
+  for (const auto& r : rows) {
+    for (std::size_t c = 0; c < N; ++c) {
+      out << r[c];
+      if (c + 1 < N) out << std::string(width[c] - r[c].size() + 2, ' ');
+    }
+    out << '\n';
+  }
 }
 
 }  // namespace
@@ -104,6 +124,8 @@ json::object engine_to_json(const api::EngineConn& e) {
   o["stop_reason"] = to_json(field(s.stop_reason, e.stop_reason));
   o["plugin_name"] = to_json(field(s.plugin_name, e.plugin_name));
   o["plugin_version"] = to_json(field(s.plugin_version, e.plugin_version));
+  o["memory_bytes"] = to_json(field(s.memory_bytes, e.memory_bytes));
+  o["cores"] = to_json(field(s.cores, e.cores));
   o["labels"] = map_to_json(s.labels, e.labels);
   o["properties"] = map_to_json(s.properties, e.properties);
   return o;
@@ -138,6 +160,8 @@ void print_engine(std::ostream& out, const api::EngineConn& e) {
       {"stop_reason", or_dash(s.stop_reason, e.stop_reason)},
       {"plugin_name", or_dash(s.plugin_name, e.plugin_name)},
       {"plugin_version", or_dash(s.plugin_version, e.plugin_version)},
+      {"memory", s.memory_bytes ? format_mib(e.memory_bytes) : "-"},
+      {"cores", s.cores ? std::to_string(e.cores) : "-"},
   };
   constexpr std::size_t kWidth = 16;  // longest key, "failure_reason:", plus a space
   auto line = [&](const std::string& key, const std::string& value) {
@@ -169,19 +193,57 @@ void print_engine_table(std::ostream& out, const std::vector<api::EngineConn>& e
                     s.pid ? std::to_string(e.pid) : "-", exit_column(e),
                     time_or_dash(s.created_at_ms, e.created_at_ms)});
   }
-  Row::size_type columns = rows.front().size();
-  std::vector<std::size_t> width(columns, 0);
-  for (const auto& r : rows) {
-    for (std::size_t c = 0; c < columns; ++c)
-      width[c] = std::max(width[c], r[c].size());
-  }
-  for (const auto& r : rows) {
-    for (std::size_t c = 0; c < columns; ++c) {
-      out << r[c];
-      if (c + 1 < columns) out << std::string(width[c] - r[c].size() + 2, ' ');
-    }
-    out << '\n';
-  }
+  print_table(out, rows);
+}
+
+std::string format_mib(std::int64_t bytes) {
+  constexpr std::int64_t kMiB = 1024 * 1024;
+  if (bytes % kMiB == 0) return std::to_string(bytes / kMiB) + "MiB";
+  std::array<char, 64> buf{};
+  std::snprintf(buf.data(), buf.size(), "%.1fMiB", static_cast<double>(bytes) / kMiB);
+  return buf.data();
+}
+
+json::object resource_amount_to_json(const api::ResourceAmount& a) {
+  const auto& s = a.__isset;
+  json::object o;
+  o["memory_bytes"] = to_json(field(s.memory_bytes, a.memory_bytes));
+  o["cores"] = to_json(field(s.cores, a.cores));
+  o["instances"] = to_json(field(s.instances, a.instances));
+  return o;
+}
+
+json::object resources_to_json(const api::NodeResources& r) {
+  const auto& s = r.__isset;
+  auto amount = [](bool isset, const api::ResourceAmount& a) {
+    return isset ? json::value(resource_amount_to_json(a)) : json::value(nullptr);
+  };
+  json::object o;
+  o["max"] = amount(s.max, r.max);
+  o["protected"] = amount(s.protected_, r.protected_);
+  o["locked"] = amount(s.locked, r.locked);
+  o["used"] = amount(s.used, r.used);
+  o["left"] = amount(s.left, r.left);
+  return o;
+}
+
+void print_resources_table(std::ostream& out, const api::NodeResources& r) {
+  using Row = std::array<std::string, 4>;
+  std::vector<Row> rows;
+  rows.push_back({"", "MEMORY", "CORES", "INSTANCES"});
+  auto row = [&](const std::string& name, bool isset, const api::ResourceAmount& a) {
+    if (!isset) return rows.push_back({name, "-", "-", "-"});
+    const auto& s = a.__isset;
+    rows.push_back({name, s.memory_bytes ? format_mib(a.memory_bytes) : "-",
+                    s.cores ? std::to_string(a.cores) : "-",
+                    s.instances ? std::to_string(a.instances) : "-"});
+  };
+  row("max", r.__isset.max, r.max);
+  row("protected", r.__isset.protected_, r.protected_);
+  row("locked", r.__isset.locked, r.locked);
+  row("used", r.__isset.used, r.used);
+  row("left", r.__isset.left, r.left);
+  print_table(out, rows);
 }
 
 void print_json(std::ostream& out, const json::value& value) {

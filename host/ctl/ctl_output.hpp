@@ -25,6 +25,17 @@ void print_engine(std::ostream& out, const ::ecm::thrift::EngineConn& engine);
 // Columns ID, USER, TYPE, STATUS, PID, EXIT, CREATED; the header even when the list is empty.
 void print_engine_table(std::ostream& out, const std::vector<::ecm::thrift::EngineConn>& engines);
 
+// {memory_bytes, cores, instances}, null when a field is unset.
+boost::json::object resource_amount_to_json(const ::ecm::thrift::ResourceAmount& amount);
+// {max, protected, locked, used, left}, each a resource_amount_to_json object (null when unset).
+boost::json::object resources_to_json(const ::ecm::thrift::NodeResources& resources);
+
+// Rows max, protected, locked, used, left; columns MEMORY (in MiB), CORES, INSTANCES.
+void print_resources_table(std::ostream& out, const ::ecm::thrift::NodeResources& resources);
+
+// "1024MiB", "0.5MiB": a byte count in MiB, with up to one decimal.
+std::string format_mib(std::int64_t bytes);
+
 // Compact JSON and a newline.
 void print_json(std::ostream& out, const boost::json::value& value);
 
