@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up like run.sh, then runs every test: the unit and integration tests (ctest), the same unit
-# tests under ASan+UBSan in build-asan/, and the clang-format check. Exits non-zero on any failure.
+# tests under ASan+UBSan in build-asan/, the concurrent parts under TSan in build-tsan/, and the
+# clang-format check. Exits non-zero on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,6 +14,14 @@ echo "== unit tests under ASan+UBSan (build-asan/)"
 ECM_TARGETS=ecm_unit_tests "$root/scripts/setup.sh" "$root/build-asan" -DECM_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L unit --timeout 300
+
+echo "== concurrent parts under TSan (build-tsan/)"
+# The engine table, the resource ledger and the plugin registry are shared between the Thrift
+# threads and the event loop. The process launcher is left out: its vfork-style child shares the
+# parent's memory by design, which TSan cannot model.
+ECM_TARGETS=ecm_unit_tests "$root/scripts/setup.sh" "$root/build-tsan" -DECM_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$root/build-tsan/bin/ecm_unit_tests" \
+  --gtest_filter='EngineConnListService.*:ResourceLedger.*:PluginRegistryTest.*'
 
 echo "== clang-format"
 "$root/scripts/format.sh" --check

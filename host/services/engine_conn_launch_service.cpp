@@ -194,8 +194,9 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
 }
 
 void EngineConnLaunchService::on_exit(const std::string& engine_id, const core::ExitStatus& exit) {
-  auto ended = engines_.finish(engine_id, exit);
+  // Released first: once a caller sees the engine ended, its resources are already free.
   resources_.release(engine_id);
+  auto ended = engines_.finish(engine_id, exit);
   if (ended) {
     log("engines")->info("[{}] ended {}: {}", engine_id, core::to_string(ended->status),
                          core::describe_exit(exit));
