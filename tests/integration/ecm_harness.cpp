@@ -20,6 +20,8 @@
 #include <thrift/transport/TBufferTransports.h>
 #include <thrift/transport/TSocket.h>
 
+#include "support/process_probe.hpp"
+
 extern char** environ;
 
 namespace ecm::itest {
@@ -301,24 +303,7 @@ api::LaunchRequest shell_request(const std::string& user, const std::string& com
 }
 
 std::vector<pid_t> group_members(pid_t pgid) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const auto name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(in, line)) continue;
-    auto close = line.rfind(')');
-    if (close == std::string::npos || close + 2 >= line.size()) continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state = 0;
-    long ppid = 0;
-    long pgrp = 0;
-    if (!(rest >> state >> ppid >> pgrp)) continue;
-    if (pgrp == pgid && state != 'Z' && state != 'X') out.push_back(std::stoi(name));
-  }
-  return out;
+  return ecm::test::live_group_members(pgid);
 }
 
 std::optional<api::EcmError> ecm_error_of(const std::function<void()>& call) {

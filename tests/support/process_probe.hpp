@@ -4,15 +4,18 @@
 #pragma once
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace ecm::test {
 
-inline int live_processes_in_group(int pgid) {
-  int live = 0;
+// The pids of the live (not zombie) processes whose process group is `pgid`.
+inline std::vector<int> live_group_members(int pgid) {
+  std::vector<int> live;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -25,9 +28,13 @@ inline int live_processes_in_group(int pgid) {
     char state = line[close + 2];
     int ppid = 0, pgrp = 0;
     if (std::sscanf(line.c_str() + close + 3, "%d %d", &ppid, &pgrp) != 2) continue;
-    if (pgrp == pgid && state != 'Z' && state != 'X') ++live;
+    if (pgrp == pgid && state != 'Z' && state != 'X') live.push_back(std::stoi(name));
   }
   return live;
+}
+
+inline int live_processes_in_group(int pgid) {
+  return static_cast<int>(live_group_members(pgid).size());
 }
 
 // Waits (SIGKILL lands asynchronously) until nothing live is left in the group.
