@@ -115,6 +115,40 @@ struct NodeResources {
   5: optional ResourceAmount left,
 }
 
+// One read of an engine's log (getEngineLog). The stream is "stdout" (unset or empty),
+// "stderr", or a relative path under the engine's log dir; it is read across its rotated files
+// (NAME.k .. NAME.1, NAME: oldest first) as one sequence of 1-based lines.
+struct LogRequest {
+  1: optional string engine_id,
+  2: optional string stream,
+  // Forward paging: the first line to look at (0: 1) and at most page_size lines (0: the
+  // ECM's bound, 5,000 by default; more than the bound is cut to it and says truncated).
+  3: optional i64 from_line,
+  4: optional i64 page_size,
+  // > 0: the last `tail` matching records instead (not with from_line).
+  5: optional i64 tail,
+  // A record is kept when ANY include word occurs in it (none given: every record) and no
+  // exclude word does. Plain, case-sensitive substrings. ("include" is a Thrift keyword.)
+  6: optional list<string> include_words,
+  7: optional list<string> exclude_words,
+  // ECMAScript regex: a line matching it starts a record, the lines after it that do not match
+  // belong to it. Unset: every line is a record.
+  8: optional string record_pattern,
+}
+
+struct LogPage {
+  1: optional list<string> lines,
+  // The line number of lines[0] (the line the read started at when nothing matched).
+  2: optional i64 first_line,
+  // The from_line of the next page; 0: the end of the stream was reached.
+  3: optional i64 next_from_line,
+  // A line or record was cut, or the request asked for more lines than the bound.
+  4: optional bool truncated,
+  // When the end was reached: the number of lines in the stream (a follower asks again from
+  // end_line + 1); 0 otherwise.
+  5: optional i64 end_line,
+}
+
 service EngineConnManagerService {
   EngineConn launchEngineConn(1: LaunchRequest request) throws (1: EcmError error),
   EngineConn getEngineConn(1: string engine_id) throws (1: EcmError error),
@@ -123,4 +157,7 @@ service EngineConnManagerService {
   // Stops every engine matching request.user and/or request.engine_type (one of them required).
   list<StopResult> stopEngineConns(1: StopRequest request) throws (1: EcmError error),
   NodeResources getResources() throws (1: EcmError error),
+  // Lines of an engine's log stream: NOT_FOUND for an unknown engine or stream, INVALID_REQUEST
+  // for a bad stream name, negative numbers, tail with from_line, or an invalid record_pattern.
+  LogPage getEngineLog(1: LogRequest request) throws (1: EcmError error),
 }

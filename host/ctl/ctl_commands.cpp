@@ -23,6 +23,11 @@ constexpr std::array kCommands{
     CommandSpec{"resources", "resources",
                 "Print the node's resources: max, protected, locked, used and left.", nullptr,
                 run_resources},
+    CommandSpec{"logs",
+                "logs ID [--stream stdout|stderr|NAME] [--tail N | --from LINE --page N] "
+                "[--grep W]... [--exclude W]... [--record-pattern RE] [-f]",
+                "Print an engine's log lines; -f follows them until the engine has ended.",
+                define_logs, run_logs},
 };
 
 }  // namespace

@@ -68,4 +68,8 @@ void define_stop(CommandOptions& o);
 void run_stop(Context& ctx);
 void run_resources(Context& ctx);
 
+// Engine logs (ctl_log_commands.cpp).
+void define_logs(CommandOptions& o);
+void run_logs(Context& ctx);
+
 }  // namespace ecm::ctl

@@ -82,4 +82,19 @@ void EcmServiceHandler::getResources(ecm::thrift::NodeResources& out) {
   rpc("getResources", [&] { out = to_thrift(s_.resources.snapshot()); });
 }
 
+void EcmServiceHandler::getEngineLog(ecm::thrift::LogPage& out,
+                                     const ecm::thrift::LogRequest& request) {
+  rpc("getEngineLog", [&] {
+    if (request.engine_id.empty()) {
+      throw core::EcmException(core::ErrorCode::kInvalidRequest, "engine_id is required");
+    }
+    auto e = s_.list.get(request.engine_id);
+    if (!e) {
+      throw core::EcmException(core::ErrorCode::kNotFound,
+                               "no engine '" + request.engine_id.substr(0, 64) + "'");
+    }
+    out = to_thrift(logs_.read(e->log_dir, to_core(request)));
+  });
+}
+
 }  // namespace ecm::host

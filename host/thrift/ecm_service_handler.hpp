@@ -3,6 +3,7 @@
 #pragma once
 
 #include "EngineConnManagerService.h"
+#include "ecm/core/engine_log_reader.hpp"
 #include "services/engine_conn_kill_service.hpp"
 #include "services/engine_conn_launch_service.hpp"
 #include "services/engine_conn_list_service.hpp"
@@ -30,9 +31,11 @@ class EcmServiceHandler : public ecm::thrift::EngineConnManagerServiceIf {
   void stopEngineConns(std::vector<ecm::thrift::StopResult>& out,
                        const ecm::thrift::StopRequest& request) override;
   void getResources(ecm::thrift::NodeResources& out) override;
+  void getEngineLog(ecm::thrift::LogPage& out, const ecm::thrift::LogRequest& request) override;
 
  private:
   EcmServices s_;
+  core::EngineLogReader logs_;
 };
 
 }  // namespace ecm::host

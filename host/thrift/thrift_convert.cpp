@@ -149,4 +149,26 @@ ecm::thrift::EcmError to_thrift(const core::EcmException& e) {
   return err;
 }
 
+core::LogQuery to_core(const ecm::thrift::LogRequest& r) {
+  core::LogQuery q;
+  q.stream = r.stream.empty() ? "stdout" : r.stream;
+  q.from_line = r.from_line;
+  q.page_size = r.page_size;
+  q.tail = r.tail;
+  q.include = r.include_words;
+  q.exclude = r.exclude_words;
+  q.record_pattern = r.record_pattern;
+  return q;
+}
+
+ecm::thrift::LogPage to_thrift(const core::LogPage& p) {
+  ecm::thrift::LogPage out;
+  out.__set_lines(p.lines);
+  out.__set_first_line(p.first_line);
+  out.__set_next_from_line(p.next_from_line.value_or(0));
+  out.__set_truncated(p.truncated);
+  out.__set_end_line(p.end_line);
+  return out;
+}
+
 }  // namespace ecm::host

@@ -3,6 +3,7 @@
 
 #include "EngineConnManagerService.h"
 #include "ecm/core/engine_conn.hpp"
+#include "ecm/core/engine_log_reader.hpp"
 #include "ecm/core/errors.hpp"
 #include "ecm/core/resources.hpp"
 #include "ecm/sdk/launcher.hpp"
@@ -20,5 +21,9 @@ ecm::thrift::EcmError to_thrift(const core::EcmException& e);
 // Throws EcmException(kInvalidRequest) for negative amounts.
 core::Resource requested_resources(const ecm::thrift::LaunchRequest& r);
 ecm::thrift::NodeResources to_thrift(const core::ResourceSnapshot& s);
+
+// An empty stream is stdout; the numbers and words as they are (EngineLogReader checks them).
+core::LogQuery to_core(const ecm::thrift::LogRequest& r);
+ecm::thrift::LogPage to_thrift(const core::LogPage& p);
 
 }  // namespace ecm::host
