@@ -12,6 +12,8 @@ enum ErrorCode {
   SHUTTING_DOWN = 6,
   INTERNAL = 7,
   LAUNCH_FAILED = 8,
+  // A caller speaking for an engine it is not (wrong engine token).
+  PERMISSION_DENIED = 9,
 }
 
 // The one error every method throws: a code the caller can act on and a human message.
@@ -47,6 +49,9 @@ struct LaunchRequest {
   // Resources the engine is admitted with; 0 or unset: the plugin's default.
   8: optional i64 memory_bytes,
   9: optional i32 cores,
+  // Not ready (see the plugin's readiness rule) after this long: stopped and FAILED.
+  // Unset or 0: the plugin's timeout, else the ECM's [engines] launch_timeout.
+  10: optional i64 launch_timeout_ms,
 }
 
 struct EngineConn {
@@ -74,6 +79,11 @@ struct EngineConn {
   20: optional string stop_reason,
   21: optional i64 memory_bytes,
   22: optional i32 cores,
+  // What the engine reported through its callback.
+  23: optional string service_address,
+  24: optional string last_message,
+  25: optional i32 reported_pid,
+  26: optional i64 last_heartbeat_ms,
 }
 
 // Every field set narrows the list; none set lists every engine.

@@ -14,4 +14,15 @@ std::string new_engine_id() {
   return buf;
 }
 
+std::string new_engine_token() {
+  std::random_device rd;  // /dev/urandom: not predictable from another engine's token
+  std::string out;
+  char buf[9];
+  for (int i = 0; i < 4; ++i) {
+    std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(rd()));
+    out += buf;
+  }
+  return out;
+}
+
 }  // namespace ecm::core

@@ -19,7 +19,8 @@ void record_exit(EngineConn& e, const ExitStatus& exit, Clock::time_point now) {
   e.exit_signal = exit.signal;
   e.ended_at = now;
   if (e.status == EngineStatus::kShuttingDown) {
-    e.status = EngineStatus::kSuccess;
+    // Stopped on request: Success. Stopped because it failed (launch timeout...): Failed.
+    e.status = e.failure_reason.empty() ? EngineStatus::kSuccess : EngineStatus::kFailed;
     return;
   }
   e.stop_reason = "exited on its own";

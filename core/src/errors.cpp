@@ -20,6 +20,8 @@ std::string_view to_string(ErrorCode code) {
       return "INTERNAL";
     case ErrorCode::kLaunchFailed:
       return "LAUNCH_FAILED";
+    case ErrorCode::kPermissionDenied:
+      return "PERMISSION_DENIED";
   }
   return "INTERNAL";
 }

@@ -258,22 +258,42 @@ std::size_t LinuxProcessEngineConnLaunch::running_count() const {
   return table_.size();
 }
 
-std::optional<std::uint64_t> read_process_start_time(int pid) {
+namespace {
+
+// Field `n` (3 or more) of /proc/<pid>/stat.
+std::optional<std::string> stat_field(int pid, int n) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(in, line)) return std::nullopt;
-  // The command name (field 2) may contain spaces and parentheses: fields resume after the last
-  // ')'.
+  // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
   auto close = line.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
+  if (close == std::string::npos || close + 2 > line.size()) return std::nullopt;
   std::istringstream rest(line.substr(close + 2));
   std::string field;
-  // rest starts at field 3; field 22 is the 20th from here.
-  for (int i = 3; i <= 22; ++i) {
+  for (int i = 3; i <= n; ++i) {
     if (!(rest >> field)) return std::nullopt;
   }
+  return field;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> read_process_start_time(int pid) {
+  auto f = stat_field(pid, 22);
+  if (!f) return std::nullopt;
   try {
-    return std::stoull(field);
+    return std::stoull(*f);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+std::optional<int> read_process_group(int pid) {
+  if (pid <= 0) return std::nullopt;
+  auto f = stat_field(pid, 5);
+  if (!f) return std::nullopt;
+  try {
+    return std::stoi(*f);
   } catch (...) {
     return std::nullopt;
   }

@@ -2,6 +2,10 @@
 
 #include <spdlog/common.h>
 
+#include <optional>
+#include <tuple>
+#include <utility>
+
 #include "config/toml_reader.hpp"
 #include "ecm/core/names.hpp"
 
@@ -13,24 +17,30 @@ std::filesystem::path resolve(const std::filesystem::path& base, const std::stri
   return (path.is_absolute() ? path : base / path).lexically_normal();
 }
 
+// "HOST:PORT" with a port 0..65535 (0: any free port).
+std::optional<std::pair<std::string, std::uint16_t>> read_listen(TomlReader& t,
+                                                                 const std::string& key) {
+  auto listen = t.string(key);
+  if (!listen) return std::nullopt;
+  auto colon = listen->rfind(':');
+  if (colon == std::string::npos || colon == 0) t.fail(key, "'" + *listen + "' is not HOST:PORT");
+  const auto port_text = listen->substr(colon + 1);
+  int port = -1;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(port_text, &used);
+    if (used != port_text.size()) port = -1;
+  } catch (...) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) t.fail(key, "'" + port_text + "' is not a port 0..65535");
+  return std::pair{listen->substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
 void read_server(TomlReader& t, EcmConfig& c) {
-  if (auto listen = t.string("listen")) {
-    auto colon = listen->rfind(':');
-    if (colon == std::string::npos || colon == 0) {
-      t.fail("listen", "'" + *listen + "' is not HOST:PORT");
-    }
-    c.listen_host = listen->substr(0, colon);
-    const auto port_text = listen->substr(colon + 1);
-    int port = -1;
-    try {
-      std::size_t used = 0;
-      port = std::stoi(port_text, &used);
-      if (used != port_text.size()) port = -1;
-    } catch (...) {
-      port = -1;
-    }
-    if (port < 0 || port > 65535) t.fail("listen", "'" + port_text + "' is not a port 0..65535");
-    c.listen_port = static_cast<std::uint16_t>(port);
+  if (auto l = read_listen(t, "listen")) std::tie(c.listen_host, c.listen_port) = *l;
+  if (auto l = read_listen(t, "callback_listen")) {
+    std::tie(c.callback_host, c.callback_port) = *l;
   }
   if (auto n = t.integer("io_threads", 1, 64)) c.io_threads = static_cast<unsigned>(*n);
   t.refuse_unknown_keys();
@@ -56,6 +66,10 @@ void read_plugins(TomlReader& t, EcmConfig& c, const std::filesystem::path& base
 
 void read_engines(TomlReader& t, EcmConfig& c) {
   if (auto v = t.duration("stop_grace")) c.stop_grace = *v;
+  if (auto v = t.duration("launch_timeout")) {
+    if (v->count() == 0) t.fail("launch_timeout", "must be more than 0s");
+    c.launch_timeout = *v;
+  }
   if (auto v = t.boolean("stop_on_shutdown")) c.stop_on_shutdown = *v;
   t.refuse_unknown_keys();
 }

@@ -16,7 +16,10 @@ struct EcmConfig {
   // [server]
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 9101;  // 0: any free port (written to <state_dir>/ecm.address)
-  unsigned io_threads = 2;           // threads running the event loop (exits, timers)
+  // Where engines call back (EngineConnCallbackService); given to them in ECM_CALLBACK_ADDRESS.
+  std::string callback_host = "127.0.0.1";
+  std::uint16_t callback_port = 0;
+  unsigned io_threads = 2;  // threads running the event loop (exits, timers)
   // [paths]
   std::filesystem::path work_root;  // <work_root>/<user>/<engine-id>/
   std::filesystem::path state_dir;  // private plugin copies, the address file
@@ -27,6 +30,7 @@ struct EcmConfig {
   // [engines]
   std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};
   bool stop_on_shutdown = true;
+  std::chrono::milliseconds launch_timeout{std::chrono::seconds(60)};  // not ready by then: Failed
   // [resources] node capacity ("auto": the machine's), the part kept back, and what an engine
   // is admitted with when its request names no amount.
   core::Resource capacity;  // filled from the machine unless configured

@@ -9,6 +9,7 @@
 #include <thrift/transport/TServerSocket.h>
 
 #include "thrift/ecm_service_handler.hpp"
+#include "thrift/engine_callback_handler.hpp"
 #include "util/log.hpp"
 
 namespace ecm::host {
@@ -35,9 +36,11 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       processes_(io_),
       registry_(config_.plugin_dir, config_.plugin_conf_dir, config_.state_dir / "plugins"),
       resources_(config_.capacity, config_.protected_),
-      launch_({config_.work_root, config_.stop_grace, config_.engine_default}, registry_, engines_,
-              resources_, processes_),
-      kill_(engines_, processes_) {}
+      launch_(
+          {config_.work_root, config_.stop_grace, config_.engine_default, config_.launch_timeout},
+          registry_, engines_, resources_, processes_, io_),
+      kill_(engines_, processes_),
+      callbacks_(engines_, launch_) {}
 
 EcmDaemon::~EcmDaemon() {
   shutdown();
@@ -54,43 +57,55 @@ void EcmDaemon::start() {
     io_threads_.emplace_back([this] { io_.run(); });
   }
 
-  auto socket =
-      std::make_shared<at::transport::TServerSocket>(config_.listen_host, config_.listen_port);
-  auto handler =
-      std::make_shared<EcmServiceHandler>(EcmServices{launch_, engines_, kill_, resources_});
-  server_ = std::make_shared<at::server::TThreadedServer>(
-      std::make_shared<ecm::thrift::EngineConnManagerServiceProcessor>(handler), socket,
-      std::make_shared<at::transport::TBufferedTransportFactory>(),
-      std::make_shared<at::protocol::TBinaryProtocolFactory>());
-  std::promise<int> listening;
-  auto port = listening.get_future();
-  server_->setServerEventHandler(std::make_shared<ListenSignal>(socket, std::move(listening)));
-  std::promise<std::string> failed;
-  auto failure = failed.get_future();
-  server_thread_ = std::thread([this, f = std::move(failed)]() mutable {
-    try {
-      server_->serve();
-      f.set_value("");
-    } catch (const std::exception& e) {
-      f.set_value(e.what());
-    }
-  });
   started_ = true;
-  // Either the server listens, or serve() returned with the reason (address in use...).
-  while (port.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
-    if (failure.wait_for(std::chrono::milliseconds(0)) == std::future_status::ready) {
-      auto reason = failure.get();
-      shutdown();
-      throw std::runtime_error("cannot listen on " + config_.listen_host + ":" +
-                               std::to_string(config_.listen_port) + ": " + reason);
-    }
-  }
-  port_ = static_cast<std::uint16_t>(port.get());
+  // Engines call back on their own port, so the RM-facing one can be secured on its own.
+  callback_server_ = serve_thrift(std::make_shared<ecm::thrift::EngineConnCallbackServiceProcessor>(
+                                      std::make_shared<EngineCallbackHandler>(callbacks_)),
+                                  config_.callback_host, config_.callback_port, callback_thread_);
+  launch_.set_callback_address(config_.callback_host + ":" + std::to_string(callback_server_.port));
+  main_server_ = serve_thrift(
+      std::make_shared<ecm::thrift::EngineConnManagerServiceProcessor>(
+          std::make_shared<EcmServiceHandler>(EcmServices{launch_, engines_, kill_, resources_})),
+      config_.listen_host, config_.listen_port, server_thread_);
+  port_ = main_server_.port;
   log("daemon")->info("capacity: {}; protected: {}", core::describe(config_.capacity),
                       core::describe(config_.protected_));
   write_address_file();
   log("daemon")->info("ECM serving on {}:{} ({} plugin(s), work root {})", config_.listen_host,
                       port_, config_.enabled_plugins.size(), config_.work_root.string());
+}
+
+EcmDaemon::ThriftServer EcmDaemon::serve_thrift(
+    std::shared_ptr<apache::thrift::TProcessor> processor, const std::string& host,
+    std::uint16_t port, std::thread& thread) {
+  auto socket = std::make_shared<at::transport::TServerSocket>(host, port);
+  auto server = std::make_shared<at::server::TThreadedServer>(
+      std::move(processor), socket, std::make_shared<at::transport::TBufferedTransportFactory>(),
+      std::make_shared<at::protocol::TBinaryProtocolFactory>());
+  std::promise<int> listening;
+  auto bound = listening.get_future();
+  server->setServerEventHandler(std::make_shared<ListenSignal>(socket, std::move(listening)));
+  std::promise<std::string> failed;
+  auto failure = failed.get_future();
+  thread = std::thread([server, f = std::move(failed)]() mutable {
+    try {
+      server->serve();
+      f.set_value("");
+    } catch (const std::exception& e) {
+      f.set_value(e.what());
+    }
+  });
+  // Either the server listens, or serve() returned with the reason (address in use...).
+  while (bound.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+    if (failure.wait_for(std::chrono::milliseconds(0)) == std::future_status::ready) {
+      auto reason = failure.get();
+      thread.join();
+      shutdown();
+      throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                               reason);
+    }
+  }
+  return {server, static_cast<std::uint16_t>(bound.get())};
 }
 
 void EcmDaemon::write_address_file() const {
@@ -107,8 +122,11 @@ void EcmDaemon::shutdown() {
   stopped_ = true;
   log("daemon")->info("shutting down");
   launch_.refuse_new_launches();
-  if (server_) server_->stop();
+  for (auto* s : {&main_server_, &callback_server_}) {
+    if (s->server) s->server->stop();
+  }
   if (server_thread_.joinable()) server_thread_.join();
+  if (callback_thread_.joinable()) callback_thread_.join();
   if (config_.stop_on_shutdown) {
     // Each engine's grace, plus a margin for the SIGKILL to land and the exit to be reaped.
     auto left = kill_.stop_all("ECM shutdown", std::chrono::seconds(5));

@@ -14,13 +14,17 @@
 #include "config/ecm_config.hpp"
 #include "ecm/core/linux_process_launch.hpp"
 #include "plugins/plugin_registry.hpp"
+#include "services/engine_conn_callback_service.hpp"
 #include "services/engine_conn_kill_service.hpp"
 #include "services/engine_conn_launch_service.hpp"
 #include "services/engine_conn_list_service.hpp"
 
-namespace apache::thrift::server {
+namespace apache::thrift {
+class TProcessor;
+namespace server {
 class TServer;
 }
+}  // namespace apache::thrift
 
 namespace ecm::host {
 
@@ -41,6 +45,13 @@ class EcmDaemon {
   void shutdown();
 
  private:
+  struct ThriftServer {
+    std::shared_ptr<apache::thrift::server::TServer> server;
+    std::uint16_t port = 0;
+  };
+  // Serves `processor` on host:port from `thread`; returns once it listens. Throws if it cannot.
+  ThriftServer serve_thrift(std::shared_ptr<apache::thrift::TProcessor> processor,
+                            const std::string& host, std::uint16_t port, std::thread& thread);
   void write_address_file() const;
 
   EcmConfig config_;
@@ -53,8 +64,11 @@ class EcmDaemon {
   core::ResourceLedger resources_;
   EngineConnLaunchService launch_;
   EngineConnKillService kill_;
-  std::shared_ptr<apache::thrift::server::TServer> server_;
+  EngineConnCallbackService callbacks_;
+  ThriftServer main_server_;
+  ThriftServer callback_server_;
   std::thread server_thread_;
+  std::thread callback_thread_;
   std::uint16_t port_ = 0;
   bool started_ = false;
   bool stopped_ = false;

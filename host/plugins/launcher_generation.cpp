@@ -5,6 +5,7 @@
 #include "ecm/core/errors.hpp"
 #include "ecm/core/launch_validation.hpp"
 #include "ecm/core/names.hpp"
+#include "services/engine_readiness.hpp"
 
 namespace ecm::host {
 namespace {
@@ -94,6 +95,23 @@ sdk::LaunchSpec LauncherGeneration::build(const sdk::LaunchRequest& request,
     throw EcmException(e.code(), who + ": " + e.what());
   }
   return spec;
+}
+
+sdk::ReadinessRule LauncherGeneration::readiness(const sdk::LaunchRequest& request,
+                                                 const sdk::LaunchContext& context) const {
+  // The slot exists only in the vtable of a plugin built against SDK 1.1 or later.
+  if (library_->abi_minor < 1) return {};
+  const std::string who = "plugin '" + library_->name + "'";
+  auto failed = [&](const std::string& m) {
+    throw EcmException(ErrorCode::kPluginFailed, who + " readiness " + m);
+  };
+  sdk::ReadinessRule rule = guarded([&] { return plugin_->readiness(request, context); }, failed);
+  try {
+    validate_readiness_rule(rule);
+  } catch (const EcmException& e) {
+    throw EcmException(e.code(), who + ": " + e.what());
+  }
+  return rule;
 }
 
 }  // namespace ecm::host

@@ -30,6 +30,10 @@ class LauncherGeneration {
   void validate(const sdk::LaunchRequest& request) const;
   // As validate(); the spec is checked (validate_launch_spec) before it is returned.
   sdk::LaunchSpec build(const sdk::LaunchRequest& request, const sdk::LaunchContext& context) const;
+  // The plugin's readiness rule (ABI 1.1+; a 1.0 plugin gets the default: the process exists),
+  // checked by validate_readiness_rule. Throws EcmException(kPluginFailed).
+  sdk::ReadinessRule readiness(const sdk::LaunchRequest& request,
+                               const sdk::LaunchContext& context) const;
 
  private:
   std::shared_ptr<PluginLibrary> library_;

@@ -10,6 +10,7 @@
 #include "ecm/core/engine_exit.hpp"
 #include "ecm/core/errors.hpp"
 #include "ecm/core/launch_validation.hpp"
+#include "ecm/core/units.hpp"
 #include "util/log.hpp"
 
 namespace ecm::host {
@@ -57,12 +58,26 @@ void write_file(const fs::path& path, const std::string& content) {
 EngineConnLaunchService::EngineConnLaunchService(LaunchSettings settings, PluginRegistry& registry,
                                                  EngineConnListService& engines,
                                                  core::ResourceLedger& resources,
-                                                 core::LinuxProcessEngineConnLaunch& processes)
+                                                 core::LinuxProcessEngineConnLaunch& processes,
+                                                 boost::asio::io_context& io)
     : settings_(std::move(settings)),
       registry_(registry),
       engines_(engines),
       resources_(resources),
-      processes_(processes) {}
+      processes_(processes),
+      readiness_(
+          io, [this](const std::string& id) { mark_ready(id, core::EngineStatus::kRunning); },
+          [this](const std::string& id) { on_not_ready(id); }) {}
+
+void EngineConnLaunchService::set_callback_address(const std::string& address) {
+  std::lock_guard lock(callback_mu_);
+  callback_address_ = address;
+}
+
+std::string EngineConnLaunchService::callback_address() const {
+  std::lock_guard lock(callback_mu_);
+  return callback_address_;
+}
 
 core::EngineConn EngineConnLaunchService::make_record(const sdk::LaunchRequest& request,
                                                       const LauncherGeneration& launcher) const {
@@ -80,6 +95,7 @@ core::EngineConn EngineConnLaunchService::make_record(const sdk::LaunchRequest& 
   r.log_dir = (fs::path(r.work_dir) / "logs").string();
   r.plugin_name = launcher.library().name;
   r.plugin_version = launcher.library().version;
+  r.token = core::new_engine_token();
   return r;
 }
 
@@ -115,6 +131,8 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   env["ECM_LOG_DIR"] = record.log_dir;
   env["ECM_USER"] = record.user;
   env["ECM_ENGINE_TYPE"] = record.engine_type;
+  env["ECM_ENGINE_TOKEN"] = record.token;
+  env["ECM_CALLBACK_ADDRESS"] = callback_address();
 
   core::ProcessSpec p;
   p.executable = spec.executable;
@@ -128,7 +146,8 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
 }
 
 core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& request,
-                                                 core::Resource asked) {
+                                                 const LaunchOptions& options) {
+  const core::Resource& asked = options.asked;
   if (shutting_down_) throw EcmException(ErrorCode::kShuttingDown, "the ECM is shutting down");
   core::validate_launch_request(request);
   // A retried ticket gets its engine back before anything else is checked or locked.
@@ -162,6 +181,11 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     EngineRuntime runtime;
     runtime.plugin_pin = launcher;
     core::ProcessSpec spec = prepare(record, request, *launcher, runtime);
+    const auto rule = launcher->readiness(request, {record.id, record.work_dir, record.log_dir});
+    const auto timeout = options.launch_timeout.count() > 0 ? options.launch_timeout
+                         : rule.timeout.count() > 0         ? rule.timeout
+                                                            : settings_.launch_timeout;
+    runtime.launch_timeout = timeout;
     engines_.set_runtime(id, runtime);
     auto started = processes_.start(
         spec, [this, id](int, const core::ExitStatus& exit) { on_exit(id, exit); });
@@ -169,15 +193,15 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
       e.pid = started.pid;
       e.started_at = core::Clock::now();
     });
-    // Readiness for now: the process exists. A stop that came in while it was being built is
-    // carried out here, now that there is a process to stop.
-    if (engines_.transition(id, core::EngineStatus::kRunning)) {
-      resources_.mark_used(id);
+    // A stop that came in while it was being built is carried out now that there is a process.
+    auto now = engines_.get(id);
+    if (now && now->status == core::EngineStatus::kShuttingDown) {
+      processes_.stop(started.pid, runtime.stop_signal, runtime.stop_grace);
+    } else if (rule.kind == sdk::ReadinessRule::Kind::kProcessAlive &&
+               rule.alive_for.count() == 0) {
+      mark_ready(id, core::EngineStatus::kRunning);
     } else {
-      auto now = engines_.get(id);
-      if (now && now->status == core::EngineStatus::kShuttingDown) {
-        processes_.stop(started.pid, runtime.stop_signal, runtime.stop_grace);
-      }
+      readiness_.watch(id, rule, timeout, record.log_dir);
     }
     log("launch")->info("[{}] launched {} for {} as pid {}", id, request.engine_type, request.user,
                         started.pid);
@@ -193,7 +217,34 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
   return *engines_.get(id);
 }
 
+bool EngineConnLaunchService::mark_ready(const std::string& engine_id, core::EngineStatus status) {
+  auto ready = engines_.transition(engine_id, status, [](core::EngineConn&) {});
+  if (!ready) return false;
+  readiness_.forget(engine_id);
+  resources_.mark_used(engine_id);
+  log("launch")->info("[{}] ready: {}", engine_id, core::to_string(status));
+  return true;
+}
+
+void EngineConnLaunchService::on_not_ready(const std::string& engine_id) {
+  auto record = engines_.get(engine_id);
+  if (!record || record->status != core::EngineStatus::kStarting) return;
+  const auto runtime = engines_.runtime(engine_id).value_or(EngineRuntime{});
+  std::string reason = "not ready after " + core::format_duration(runtime.launch_timeout);
+  auto tail = last_lines(record->log_dir + "/stderr", 5);
+  if (!tail.empty()) reason += "; last stderr lines:\n" + tail;
+  if (!engines_.transition(engine_id, core::EngineStatus::kShuttingDown, [&](core::EngineConn& e) {
+        e.failure_reason = reason;
+        e.stop_reason = "launch timeout";
+      })) {
+    return;
+  }
+  log("launch")->warn("[{}] {}", engine_id, reason);
+  processes_.stop(record->pid, runtime.stop_signal, runtime.stop_grace);
+}
+
 void EngineConnLaunchService::on_exit(const std::string& engine_id, const core::ExitStatus& exit) {
+  readiness_.forget(engine_id);
   // Released first: once a caller sees the engine ended, its resources are already free.
   resources_.release(engine_id);
   auto ended = engines_.finish(engine_id, exit);

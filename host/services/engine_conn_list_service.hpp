@@ -29,6 +29,7 @@ struct EngineRuntime {
   std::shared_ptr<const void> plugin_pin;
   int stop_signal = 15;
   std::chrono::milliseconds stop_grace{0};
+  std::chrono::milliseconds launch_timeout{0};
 };
 
 class EngineConnListService {

@@ -1,33 +1,19 @@
 #include "thrift/ecm_service_handler.hpp"
 
+#include "thrift/rpc_guard.hpp"
 #include "thrift/thrift_convert.hpp"
-#include "util/log.hpp"
 
 namespace ecm::host {
-namespace {
-
-// Every method body runs through here: typed errors pass as they are, anything else is INTERNAL
-// (logged, since it is a bug of ours).
-template <class Fn>
-void rpc(const char* method, Fn&& fn) {
-  try {
-    fn();
-  } catch (const core::EcmException& e) {
-    throw to_thrift(e);
-  } catch (const ecm::thrift::EcmError&) {
-    throw;
-  } catch (const std::exception& e) {
-    log("thrift")->error("{}: internal error: {}", method, e.what());
-    throw to_thrift(core::EcmException(core::ErrorCode::kInternal, e.what()));
-  }
-}
-
-}  // namespace
-
 void EcmServiceHandler::launchEngineConn(ecm::thrift::EngineConn& out,
                                          const ecm::thrift::LaunchRequest& request) {
-  rpc("launchEngineConn",
-      [&] { out = to_thrift(s_.launch.launch(to_core(request), requested_resources(request))); });
+  rpc("launchEngineConn", [&] {
+    if (request.launch_timeout_ms < 0) {
+      throw core::EcmException(core::ErrorCode::kInvalidRequest, "launch_timeout_ms is negative");
+    }
+    LaunchOptions options{requested_resources(request),
+                          std::chrono::milliseconds(request.launch_timeout_ms)};
+    out = to_thrift(s_.launch.launch(to_core(request), options));
+  });
 }
 
 void EcmServiceHandler::getEngineConn(ecm::thrift::EngineConn& out, const std::string& engine_id) {

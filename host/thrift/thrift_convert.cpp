@@ -26,6 +26,8 @@ ecm::thrift::ErrorCode::type to_thrift(core::ErrorCode c) {
       return T::INTERNAL;
     case core::ErrorCode::kLaunchFailed:
       return T::LAUNCH_FAILED;
+    case core::ErrorCode::kPermissionDenied:
+      return T::PERMISSION_DENIED;
   }
   return T::INTERNAL;
 }
@@ -139,6 +141,10 @@ ecm::thrift::EngineConn to_thrift(const core::EngineConn& e) {
   t.__set_plugin_version(e.plugin_version);
   t.__set_memory_bytes(static_cast<std::int64_t>(e.resources.memory_bytes));
   t.__set_cores(static_cast<std::int32_t>(e.resources.cores));
+  if (!e.service_address.empty()) t.__set_service_address(e.service_address);
+  if (!e.last_message.empty()) t.__set_last_message(e.last_message);
+  if (e.reported_pid > 0) t.__set_reported_pid(e.reported_pid);
+  if (e.last_heartbeat) t.__set_last_heartbeat_ms(to_ms(*e.last_heartbeat));
   return t;
 }
 

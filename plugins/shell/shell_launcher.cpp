@@ -3,10 +3,53 @@
 #include <ecm/sdk/sdk.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 
 namespace {
 
 using namespace ecm::sdk;
+
+// The `ready_when` property: "alive" / "alive:2s" / "alive:500ms", "callback", "port:8080",
+// "log:REGEX" (a stdout line matching). Absent: ready as soon as the process exists.
+std::optional<ReadinessRule> parse_ready_when(const std::string& text) {
+  ReadinessRule rule;
+  auto colon = text.find(':');
+  const std::string kind = text.substr(0, colon);
+  const std::string arg = colon == std::string::npos ? "" : text.substr(colon + 1);
+  auto number = [](const std::string& s, std::size_t n, long long& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + n, out);
+    return ec == std::errc{} && p == s.data() + n && out >= 0;
+  };
+  long long n = 0;
+  if (kind == "alive") {
+    rule.kind = ReadinessRule::Kind::kProcessAlive;
+    if (arg.empty()) return rule;
+    if (arg.size() > 2 && arg.ends_with("ms") && number(arg, arg.size() - 2, n)) {
+      rule.alive_for = std::chrono::milliseconds(n);
+    } else if (arg.size() > 1 && arg.ends_with("s") && number(arg, arg.size() - 1, n)) {
+      rule.alive_for = std::chrono::seconds(n);
+    } else {
+      return std::nullopt;
+    }
+    return rule;
+  }
+  if (kind == "callback" && arg.empty()) {
+    rule.kind = ReadinessRule::Kind::kCallback;
+    return rule;
+  }
+  if (kind == "port" && number(arg, arg.size(), n) && n > 0 && n < 65536) {
+    rule.kind = ReadinessRule::Kind::kPort;
+    rule.port = static_cast<int>(n);
+    return rule;
+  }
+  if (kind == "log" && !arg.empty()) {
+    rule.kind = ReadinessRule::Kind::kLogLine;
+    rule.pattern = arg;
+    return rule;
+  }
+  return std::nullopt;
+}
 
 class ShellLauncher final : public LauncherPlugin {
  public:
@@ -31,7 +74,18 @@ class ShellLauncher final : public LauncherPlugin {
             allowed_shells_.end()) {
       return invalid_request("shell '" + shell->second + "' is not allowed on this node");
     }
+    auto ready = request.properties.find("ready_when");
+    if (ready != request.properties.end() && !parse_ready_when(ready->second)) {
+      return invalid_request("ready_when '" + ready->second +
+                             "' is not alive[:DURATION], callback, port:N or log:REGEX");
+    }
     return {};
+  }
+
+  ReadinessRule readiness(const LaunchRequest& request, const LaunchContext&) const override {
+    auto ready = request.properties.find("ready_when");
+    if (ready == request.properties.end()) return {};
+    return parse_ready_when(ready->second).value_or(ReadinessRule{});
   }
 
   Result<LaunchSpec> build(const LaunchRequest& request, const LaunchContext&) const override {
@@ -57,7 +111,7 @@ LauncherPlugin* create_launcher(const PluginConfig& config) {
   return new ShellLauncher(config);
 }
 
-const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "shell", "1.0.0", kLauncherKind,
+const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "shell", "1.1.0", kLauncherKind,
                                    &create_launcher};
 
 }  // namespace

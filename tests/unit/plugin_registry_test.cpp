@@ -86,7 +86,7 @@ TEST_F(PluginRegistryTest, LoadsTheShellPluginFromAPrivateCopy) {
   auto l = r.launcher_for("shell", "");
   EXPECT_EQ(l->engine_type(), "shell");
   EXPECT_EQ(l->library().name, "shell");
-  EXPECT_EQ(l->library().version, "1.0.0");
+  EXPECT_EQ(l->library().version, "1.1.0");
   EXPECT_EQ(l->library().abi_major, sdk::kAbiMajor);
   EXPECT_EQ(l->library().sha256.size(), 64u);
   EXPECT_EQ(l->library().loaded_path, dir_ / "private" / ("shell-" + l->library().sha256 + ".so"));
@@ -96,7 +96,7 @@ TEST_F(PluginRegistryTest, LoadsTheShellPluginFromAPrivateCopy) {
   auto info = r.list();
   ASSERT_EQ(info.size(), 1u);
   EXPECT_EQ(info[0].engine_type, "shell");
-  EXPECT_EQ(info[0].abi, "1.0");
+  EXPECT_EQ(info[0].abi, std::to_string(sdk::kAbiMajor) + "." + std::to_string(sdk::kAbiMinor));
 }
 
 TEST_F(PluginRegistryTest, PluginConfigReachesThePlugin) {

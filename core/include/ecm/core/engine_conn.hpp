@@ -35,9 +35,18 @@ struct EngineConn {
   std::string plugin_name;
   std::string plugin_version;
   Resource resources;  // admitted amount: memory, cores, one instance
+  // The engine's secret for its callbacks (ECM_ENGINE_TOKEN); never shown to other callers.
+  std::string token;
+  // What the engine reported through its callback.
+  std::string service_address;
+  std::string last_message;
+  int reported_pid = 0;
+  std::optional<Clock::time_point> last_heartbeat;
 };
 
 // A fresh random engine id: "ec-" and 24 hex digits.
 std::string new_engine_id();
+// A fresh random secret: 32 hex digits from the system's random source.
+std::string new_engine_token();
 
 }  // namespace ecm::core

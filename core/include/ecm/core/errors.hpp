@@ -16,6 +16,7 @@ enum class ErrorCode {
   kShuttingDown,
   kInternal,
   kLaunchFailed,
+  kPermissionDenied,
 };
 
 std::string_view to_string(ErrorCode code);

@@ -84,5 +84,7 @@ class LinuxProcessEngineConnLaunch {
 
 // Reads field 22 (start time in clock ticks since boot) of /proc/<pid>/stat; nullopt if gone.
 std::optional<std::uint64_t> read_process_start_time(int pid);
+// Reads field 5 (process group id) of /proc/<pid>/stat; nullopt if gone.
+std::optional<int> read_process_group(int pid);
 
 }  // namespace ecm::core

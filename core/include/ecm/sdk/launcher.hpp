@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ecm/sdk/readiness.hpp"
 #include "ecm/sdk/result.hpp"
 
 namespace ecm::sdk {
@@ -57,6 +58,14 @@ class LauncherPlugin {
   // The launch spec for a validated request. May block briefly; never spawns anything itself.
   virtual Result<LaunchSpec> build(const LaunchRequest& request,
                                    const LaunchContext& context) const = 0;
+  // ABI 1.1. How Starting ends for this request; the default: the process exists. The host calls
+  // it only on plugins built against 1.1 or later (a 1.0 plugin's vtable has no such slot).
+  virtual ReadinessRule readiness(const LaunchRequest& request,
+                                  const LaunchContext& context) const {
+    (void)request;
+    (void)context;
+    return {};
+  }
   // ABI minor bumps append new virtual functions here, never above.
 };
 

@@ -3,5 +3,6 @@
 
 #include "ecm/sdk/launcher.hpp"
 #include "ecm/sdk/plugin.hpp"
+#include "ecm/sdk/readiness.hpp"
 #include "ecm/sdk/result.hpp"
 #include "ecm/sdk/version.hpp"

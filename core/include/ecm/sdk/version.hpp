@@ -8,7 +8,7 @@ namespace ecm::sdk {
 // A plugin built against another ABI major is refused at load. A minor bump only appends:
 // new descriptor fields at the end, new virtual functions after the existing ones.
 inline constexpr std::uint32_t kAbiMajor = 1;
-inline constexpr std::uint32_t kAbiMinor = 0;
+inline constexpr std::uint32_t kAbiMinor = 1;  // 1.1: LauncherPlugin::readiness()
 
 }  // namespace ecm::sdk
 
