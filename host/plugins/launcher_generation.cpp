@@ -29,6 +29,12 @@ auto guarded(Fn&& fn, OnError&& on_error) -> decltype(fn()) {
   throw std::logic_error("unreachable");
 }
 
+// A plugin's own error: the caller's fault when the plugin says so, else the plugin's.
+ErrorCode code_of(const sdk::Error& e) {
+  return e.kind == sdk::ErrorKind::kInvalidRequest ? ErrorCode::kInvalidRequest
+                                                   : ErrorCode::kPluginFailed;
+}
+
 }  // namespace
 
 LauncherGeneration::LauncherGeneration(std::shared_ptr<PluginLibrary> library,
@@ -68,9 +74,7 @@ void LauncherGeneration::validate(const sdk::LaunchRequest& request) const {
   if (!status.ok()) {
     const auto& e = status.error();
     throw EcmException(
-        e.kind == sdk::ErrorKind::kInvalidRequest ? ErrorCode::kInvalidRequest
-                                                  : ErrorCode::kPluginFailed,
-        e.message.empty() ? who + " refused the request without a reason" : e.message);
+        code_of(e), e.message.empty() ? who + " refused the request without a reason" : e.message);
   }
 }
 
@@ -84,9 +88,7 @@ sdk::LaunchSpec LauncherGeneration::build(const sdk::LaunchRequest& request,
       guarded([&] { return plugin_->build(request, context); }, failed);
   if (!result.ok()) {
     const auto& e = result.error();
-    throw EcmException(e.kind == sdk::ErrorKind::kInvalidRequest ? ErrorCode::kInvalidRequest
-                                                                 : ErrorCode::kPluginFailed,
-                       who + ": " + e.message);
+    throw EcmException(code_of(e), who + ": " + e.message);
   }
   sdk::LaunchSpec spec = std::move(result.value());
   try {

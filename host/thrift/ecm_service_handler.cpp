@@ -43,9 +43,7 @@ void EcmServiceHandler::stopEngineConn(ecm::thrift::StopResult& out,
     if (request.engine_id.empty()) {
       throw core::EcmException(core::ErrorCode::kInvalidRequest, "engine_id is required");
     }
-    auto outcome = s_.kill.stop(request.engine_id, request.force, "stopped by request");
-    out.__set_engine(to_thrift(outcome.engine));
-    out.__set_already_ended(outcome.already_ended);
+    out = to_thrift(s_.kill.stop(request.engine_id, request.force, "stopped by request"));
   });
 }
 
@@ -56,10 +54,7 @@ void EcmServiceHandler::stopEngineConns(std::vector<ecm::thrift::StopResult>& ou
     if (!request.user.empty()) user = request.user;
     if (!request.engine_type.empty()) type = request.engine_type;
     for (const auto& o : s_.kill.stop_matching(user, type, request.force, "stopped by request")) {
-      ecm::thrift::StopResult r;
-      r.__set_engine(to_thrift(o.engine));
-      r.__set_already_ended(o.already_ended);
-      out.push_back(std::move(r));
+      out.push_back(to_thrift(o));
     }
   });
 }

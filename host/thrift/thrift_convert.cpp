@@ -177,4 +177,11 @@ ecm::thrift::LogPage to_thrift(const core::LogPage& p) {
   return out;
 }
 
+ecm::thrift::StopResult to_thrift(const StopOutcome& o) {
+  ecm::thrift::StopResult r;
+  r.__set_engine(to_thrift(o.engine));
+  r.__set_already_ended(o.already_ended);
+  return r;
+}
+
 }  // namespace ecm::host
