@@ -25,8 +25,9 @@ Client::Client(const Address& address) {
   } catch (const TTransportException& e) {
     throw ConnectionError(describe_transport_error(e));
   }
-  client_ = std::make_unique<::ecm::thrift::EngineConnManagerServiceClient>(
-      std::make_shared<TBinaryProtocol>(transport_));
+  auto protocol = std::make_shared<TBinaryProtocol>(transport_);
+  client_ = std::make_unique<::ecm::thrift::EngineConnManagerServiceClient>(protocol);
+  callback_ = std::make_unique<::ecm::thrift::EngineConnCallbackServiceClient>(protocol);
 }
 
 Client::~Client() {

@@ -6,6 +6,7 @@
 
 #include <thrift/transport/TTransportException.h>
 
+#include "EngineConnCallbackService.h"
 #include "EngineConnManagerService.h"
 #include "ctl_args.hpp"
 
@@ -23,10 +24,13 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   ::ecm::thrift::EngineConnManagerServiceClient& service() { return *client_; }
+  // The same connection spoken to as the engine callback service (ECM_CALLBACK_ADDRESS).
+  ::ecm::thrift::EngineConnCallbackServiceClient& callback_service() { return *callback_; }
 
  private:
   std::shared_ptr<::apache::thrift::transport::TTransport> transport_;
   std::unique_ptr<::ecm::thrift::EngineConnManagerServiceClient> client_;
+  std::unique_ptr<::ecm::thrift::EngineConnCallbackServiceClient> callback_;
 };
 
 // Thrift prints its own diagnostics to stderr; ecmctl reports errors itself, once.

@@ -28,6 +28,12 @@ constexpr std::array kCommands{
                 "[--grep W]... [--exclude W]... [--record-pattern RE] [-f]",
                 "Print an engine's log lines; -f follows them until the engine has ended.",
                 define_logs, run_logs},
+    CommandSpec{"callback",
+                "callback (--status S | --heartbeat) [--address A] [--message M] [--pid P]",
+                "Report for the engine this runs in (ECM_ENGINE_ID, ECM_ENGINE_TOKEN) to the "
+                "ECM at ECM_CALLBACK_ADDRESS: its status, service address (--address), a "
+                "message, the real engine's pid, or a heartbeat.",
+                define_callback, run_callback},
 };
 
 }  // namespace

@@ -68,6 +68,10 @@ void define_stop(CommandOptions& o);
 void run_stop(Context& ctx);
 void run_resources(Context& ctx);
 
+// An engine speaking for itself (ctl_callback_command.cpp).
+void define_callback(CommandOptions& o);
+void run_callback(Context& ctx);
+
 // Engine logs (ctl_log_commands.cpp).
 void define_logs(CommandOptions& o);
 void run_logs(Context& ctx);

@@ -29,6 +29,15 @@ class ListenSignal : public at::server::TServerEventHandler {
   std::promise<int> promise_;
 };
 
+// ecmctl as installed beside this ecm binary; empty when it is not there.
+std::filesystem::path sibling_ecmctl() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  auto ctl = self.parent_path() / "ecmctl";
+  return std::filesystem::is_regular_file(ctl, ec) ? ctl : std::filesystem::path{};
+}
+
 }  // namespace
 
 EcmDaemon::EcmDaemon(EcmConfig config)
@@ -36,9 +45,9 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       processes_(io_),
       registry_(config_.plugin_dir, config_.plugin_conf_dir, config_.state_dir / "plugins"),
       resources_(config_.capacity, config_.protected_),
-      launch_(
-          {config_.work_root, config_.stop_grace, config_.engine_default, config_.launch_timeout},
-          registry_, engines_, resources_, processes_, io_),
+      launch_({config_.work_root, config_.stop_grace, config_.engine_default,
+               config_.launch_timeout, sibling_ecmctl()},
+              registry_, engines_, resources_, processes_, io_),
       kill_(engines_, processes_),
       callbacks_(engines_, launch_) {}
 

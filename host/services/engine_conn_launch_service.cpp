@@ -133,6 +133,7 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   env["ECM_ENGINE_TYPE"] = record.engine_type;
   env["ECM_ENGINE_TOKEN"] = record.token;
   env["ECM_CALLBACK_ADDRESS"] = callback_address();
+  if (!settings_.ctl_path.empty()) env["ECM_CTL"] = settings_.ctl_path.string();
 
   core::ProcessSpec p;
   p.executable = spec.executable;

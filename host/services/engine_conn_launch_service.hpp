@@ -22,6 +22,8 @@ struct LaunchSettings {
   std::chrono::milliseconds default_stop_grace{std::chrono::seconds(10)};
   core::Resource engine_default{0, 0, 1};  // for a request naming no amount
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(60)};
+  // ecmctl installed beside ecm, given to engines as ECM_CTL so a script can `$ECM_CTL callback`.
+  std::filesystem::path ctl_path;
 };
 
 struct LaunchOptions {

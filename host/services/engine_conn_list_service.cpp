@@ -108,4 +108,13 @@ std::optional<core::EngineConn> EngineConnListService::finish(const std::string&
   return e.record;
 }
 
+bool EngineConnListService::remove_ended(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = engines_.find(id);
+  if (it == engines_.end() || !core::is_ended(it->second.record.status)) return false;
+  if (!it->second.record.ticket_id.empty()) by_ticket_.erase(it->second.record.ticket_id);
+  engines_.erase(it);
+  return true;
+}
+
 }  // namespace ecm::host

@@ -56,6 +56,9 @@ class EngineConnListService {
   // Records the end of the engine's process (core::record_exit) and drops its runtime.
   // Returns nullopt when the engine is unknown or already ended.
   std::optional<core::EngineConn> finish(const std::string& id, const core::ExitStatus& exit);
+  // Forgets an ended engine (its retention is over). Refuses (false) an unknown or live engine,
+  // so nothing can drop a record that still has a process behind it.
+  bool remove_ended(const std::string& id);
 
  private:
   struct Entry {
