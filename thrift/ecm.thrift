@@ -84,6 +84,12 @@ struct EngineConn {
   24: optional string last_message,
   25: optional i32 reported_pid,
   26: optional i64 last_heartbeat_ms,
+  // Ports assigned to the engine, by the name its plugin asked for (ECM_PORT_<NAME>).
+  27: optional map<string, i32> ports,
+  // The OS uid the engine runs as, when the ECM switched to the requested user.
+  28: optional i32 run_as_uid,
+  // Set while the engine is overdue with a heartbeat its plugin requires ("no heartbeat for 30s").
+  29: optional string unhealthy_reason,
 }
 
 // Every field set narrows the list; none set lists every engine.
@@ -115,6 +121,26 @@ struct ResourceAmount {
   3: optional i32 instances,
 }
 
+// The file system holding the work root, as the clean-up service last measured it (at start and
+// at every pass), and what the clean-up removed since the ECM started.
+struct DiskUsage {
+  1: optional string path,
+  2: optional i64 total_bytes,
+  // Available to unprivileged users.
+  3: optional i64 free_bytes,
+  // As df counts it: used / (used + free).
+  4: optional double used_percent,
+  5: optional double high_watermark_percent,
+  // used_percent > high_watermark_percent: ended engines are being removed before their
+  // retention is over, oldest first.
+  6: optional bool over_watermark,
+  7: optional i64 removed_by_retention,
+  8: optional i64 removed_by_watermark,
+  9: optional double low_watermark_percent,
+  // When the last clean-up pass ended; unset before the first.
+  10: optional i64 last_pass_ms,
+}
+
 // max: the node's capacity; protected: kept back; locked: admitted engines not yet available;
 // used: available engines; left = max - protected - locked - used.
 struct NodeResources {
@@ -123,6 +149,8 @@ struct NodeResources {
   3: optional ResourceAmount locked,
   4: optional ResourceAmount used,
   5: optional ResourceAmount left,
+  // Unset when the ECM reports no disk; its sizes are unset when the file system cannot be read.
+  6: optional DiskUsage disk,
 }
 
 // One read of an engine's log (getEngineLog). The stream is "stdout" (unset or empty),

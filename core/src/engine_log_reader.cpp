@@ -49,6 +49,9 @@ struct LogFile {
   std::uint64_t size = 0;
   dev_t dev = 0;
   ino_t ino = 0;
+  // For the live file: the inode of NAME.1 when it was opened (0: none). Copy-truncate rotation
+  // keeps the live file's inode but makes a new NAME.1, so a change here means "truncated since".
+  ino_t rotation_mark = 0;
 };
 
 // Reads up to `len` bytes at `offset`; fewer only at the end of the file.
@@ -99,7 +102,10 @@ std::vector<LogFile> open_stream(const fs::path& dir, const std::string& name) {
   files.reserve(rotated.size() + 1);
   for (auto it = rotated.rbegin(); it != rotated.rend(); ++it)
     files.push_back(std::move(*it));
-  if (auto live = open_log(dir / name)) files.push_back(std::move(*live));
+  if (auto live = open_log(dir / name)) {
+    if (!rotated.empty()) live->rotation_mark = rotated.front().ino;
+    files.push_back(std::move(*live));
+  }
   if (files.empty()) throw EcmException(ErrorCode::kNotFound, "no log stream '" + name + "'");
   return files;
 }
@@ -113,6 +119,7 @@ struct Checkpoint {
 };
 constexpr std::int64_t kCheckpointLines = 16384;
 struct CountEntry {
+  ino_t rotation_mark = 0;   // LogFile::rotation_mark when counted: another one voids the entry
   std::uint64_t offset = 0;  // just past the last newline counted
   std::int64_t newlines = 0;
   std::vector<Checkpoint> checkpoints;  // every kCheckpointLines newlines
@@ -126,8 +133,9 @@ std::int64_t count_lines(const LogFile& f) {
   {
     std::lock_guard lock(g_count_mutex);
     auto it = g_counts.find({f.dev, f.ino});
-    if (it != g_counts.end()) start = it->second;
+    if (it != g_counts.end() && it->second.rotation_mark == f.rotation_mark) start = it->second;
   }
+  start.rotation_mark = f.rotation_mark;
   if (start.offset == f.size && start.offset > 0) {  // nothing new since the last count
     char c = 0;
     if (read_at(f, &c, 1, f.size - 1) == 1 && c == '\n') return start.newlines;
@@ -173,7 +181,7 @@ std::int64_t count_lines(const LogFile& f) {
 Checkpoint checkpoint_before(const LogFile& f, std::int64_t line) {
   std::lock_guard lock(g_count_mutex);
   auto it = g_counts.find({f.dev, f.ino});
-  if (it == g_counts.end()) return {};
+  if (it == g_counts.end() || it->second.rotation_mark != f.rotation_mark) return {};
   const CountEntry& e = it->second;
   if (e.offset <= f.size && e.newlines < line) return {e.newlines, e.offset};
   Checkpoint best;

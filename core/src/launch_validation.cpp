@@ -1,5 +1,9 @@
 #include "ecm/core/launch_validation.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <set>
+
 #include <csignal>
 
 #include "ecm/core/errors.hpp"
@@ -83,6 +87,27 @@ void validate_launch_spec(const sdk::LaunchSpec& spec) {
     bad("stop_signal " + std::to_string(spec.stop_signal) + " is not a signal");
   }
   if (spec.stop_grace.count() < 0) bad("stop_grace is negative");
+}
+
+void validate_port_requests(const std::vector<sdk::PortRequest>& ports) {
+  auto bad = [](const std::string& m) {
+    throw EcmException(ErrorCode::kPluginFailed, "plugin asked for bad ports: " + m);
+  };
+  if (ports.size() > kMaxPortsPerEngine) {
+    bad(std::to_string(ports.size()) + " ports, at most " + std::to_string(kMaxPortsPerEngine));
+  }
+  std::set<std::string> seen;
+  for (const auto& p : ports) {
+    const bool word = !p.name.empty() && p.name.size() <= 64 &&
+                      std::all_of(p.name.begin(), p.name.end(), [](char c) {
+                        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                      });
+    if (!word) bad("port name '" + p.name.substr(0, 64) + "' is not [A-Za-z0-9_]+");
+    if (!seen.insert(p.name).second) bad("port name '" + p.name + "' is asked twice");
+    if (p.mode != sdk::PortRequest::Mode::kSocket && p.mode != sdk::PortRequest::Mode::kReserved) {
+      bad("port '" + p.name + "' has an unknown mode");
+    }
+  }
 }
 
 }  // namespace ecm::core

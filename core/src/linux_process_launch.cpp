@@ -29,6 +29,10 @@ struct ChildArgs {
   const char* stdout_path;
   const char* stderr_path;
   const Credentials* credentials;
+  const int* inherit_fds;
+  int inherit_count;
+  int* scratch_fds;         // inherit_count slots for the child's temporary copies
+  char* listen_pid_digits;  // inside envp's "LISTEN_PID=" entry, room for 20 digits; or null
   // Written by the child when a step fails; the parent reads them after clone() returns (the
   // child shares our memory and CLONE_VFORK suspends us until it execs or exits).
   int error_number;
@@ -85,9 +89,33 @@ ECM_CHILD_NO_SANITIZE int child_main(void* p) {
     return fail(a, "open stderr log");
   }
   if (chdir(a->working_dir) < 0) return fail(a, "chdir to the working dir");
-  // No descriptor of the daemon leaks into the engine.
-  if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0) {
-    for (int fd = 3; fd < 65536; ++fd)
+  // Inherited sockets onto 3, 4, ...: first copied above the targets so no source is overwritten
+  // by another's dup2, then placed (dup2 clears close-on-exec on the target).
+  const int n = a->inherit_count;
+  for (int i = 0; i < n; ++i) {
+    a->scratch_fds[i] = fcntl(a->inherit_fds[i], F_DUPFD, 3 + n);
+    if (a->scratch_fds[i] < 0) return fail(a, "dup an inherited socket");
+  }
+  for (int i = 0; i < n; ++i) {
+    if (dup2(a->scratch_fds[i], 3 + i) < 0) return fail(a, "place an inherited socket");
+  }
+  if (a->listen_pid_digits != nullptr) {
+    // Decimal digits of our pid, written into the environment string the parent prepared.
+    long pid = syscall(SYS_getpid);
+    char digits[24];
+    int len = 0;
+    do {
+      digits[len++] = static_cast<char>('0' + pid % 10);
+      pid /= 10;
+    } while (pid > 0);
+    for (int i = 0; i < len; ++i)
+      a->listen_pid_digits[i] = digits[len - 1 - i];
+    a->listen_pid_digits[len] = '\0';
+  }
+  // No other descriptor of the daemon leaks into the engine.
+  const unsigned first_closed = 3u + static_cast<unsigned>(n);
+  if (syscall(SYS_close_range, first_closed, ~0u, 0u) < 0) {
+    for (int fd = static_cast<int>(first_closed); fd < 65536; ++fd)
       close(fd);
   }
   sigset_t none;
@@ -135,16 +163,31 @@ LinuxProcessEngineConnLaunch::~LinuxProcessEngineConnLaunch() {
 StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, ExitHandler on_exit) {
   const std::vector<std::string> default_argv{spec.executable};
   auto argv = c_strings(spec.argv.empty() ? default_argv : spec.argv);
-  auto envp = c_strings(spec.env);
-  ChildArgs args{spec.executable.c_str(),
-                 argv.data(),
-                 envp.data(),
-                 spec.working_dir.c_str(),
-                 spec.stdout_path.c_str(),
-                 spec.stderr_path.c_str(),
-                 spec.credentials ? &*spec.credentials : nullptr,
-                 0,
-                 nullptr};
+  // LISTEN_PID's value is only known in the child: reserve room for it in the environment.
+  std::vector<std::string> env = spec.env;
+  const std::string listen_pid_key = "LISTEN_PID=";
+  std::size_t listen_pid_index = env.size();
+  if (!spec.inherit_fds.empty()) {
+    std::erase_if(env, [&](const std::string& e) { return e.starts_with(listen_pid_key); });
+    listen_pid_index = env.size();
+    env.push_back(listen_pid_key + std::string(23, '0'));
+  }
+  auto envp = c_strings(env);
+  std::vector<int> scratch(spec.inherit_fds.size(), -1);
+  ChildArgs args{
+      spec.executable.c_str(),
+      argv.data(),
+      envp.data(),
+      spec.working_dir.c_str(),
+      spec.stdout_path.c_str(),
+      spec.stderr_path.c_str(),
+      spec.credentials ? &*spec.credentials : nullptr,
+      spec.inherit_fds.data(),
+      static_cast<int>(spec.inherit_fds.size()),
+      scratch.data(),
+      spec.inherit_fds.empty() ? nullptr : env[listen_pid_index].data() + listen_pid_key.size(),
+      0,
+      nullptr};
 
   constexpr std::size_t kStackSize = 64 * 1024;
   auto stack = std::make_unique<std::byte[]>(kStackSize);

@@ -19,7 +19,7 @@ constexpr std::size_t kMaxBuffer = std::size_t{1} << 24;  // 16 MiB: beyond that
 constexpr int kMaxGroups = 1 << 16;
 
 [[noreturn]] void refuse(const std::string& name, const std::string& why) {
-  throw EcmException(ErrorCode::kInvalidRequest, "user '" + name + "' is refused: " + why);
+  throw EcmException(ErrorCode::kPermissionDenied, "user '" + name + "' is refused: " + why);
 }
 
 bool contains(const std::vector<std::string>& list, const std::string& name) {

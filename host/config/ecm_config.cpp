@@ -1,13 +1,19 @@
 #include "config/ecm_config.hpp"
 
+#include <arpa/inet.h>
 #include <spdlog/common.h>
+#include <spdlog/fmt/fmt.h>
 
+#include <charconv>
 #include <optional>
 #include <tuple>
 #include <utility>
 
 #include "config/toml_reader.hpp"
+#include "ecm/core/log_rotation.hpp"
 #include "ecm/core/names.hpp"
+
+#include <stdexcept>
 
 namespace ecm::host {
 namespace {
@@ -71,6 +77,7 @@ void read_engines(TomlReader& t, EcmConfig& c) {
     c.launch_timeout = *v;
   }
   if (auto v = t.boolean("stop_on_shutdown")) c.stop_on_shutdown = *v;
+  if (auto v = t.duration("retention")) c.retention = *v;
   t.refuse_unknown_keys();
 }
 
@@ -89,6 +96,94 @@ void read_resources(TomlReader& t, EcmConfig& c) {
   if (auto v = t.size("engine_memory")) c.engine_default.memory_bytes = *v;
   if (auto v = t.integer("engine_cores", 0, 1 << 20))
     c.engine_default.cores = static_cast<std::uint64_t>(*v);
+  t.refuse_unknown_keys();
+}
+
+void read_users(TomlReader& t, EcmConfig& c) {
+  if (auto v = t.string("run_as")) {
+    if (*v != "auto" && *v != "requested" && *v != "ecm") {
+      t.fail("run_as", "'" + *v + "' is not one of auto, requested, ecm");
+    }
+    c.run_as = *v;
+  }
+  auto names = [&](const std::string& key) {
+    auto list = t.string_list(key);
+    if (!list) return std::vector<std::string>{};
+    for (const auto& n : *list) {
+      if (!core::is_valid_user_name(n)) t.fail(key, "'" + n + "' is not a valid user name");
+    }
+    return *list;
+  };
+  c.user_policy.allow = names("allow");
+  c.user_policy.deny = names("deny");
+  if (auto v = t.boolean("allow_root")) c.user_policy.allow_root = *v;
+  if (auto v = t.integer("min_uid", 0, 4294967295LL)) {
+    c.user_policy.min_uid = static_cast<std::uint32_t>(*v);
+  }
+  t.refuse_unknown_keys();
+}
+
+void read_ports(TomlReader& t, EcmConfig& c) {
+  if (auto v = t.string("host")) {
+    in_addr ignored{};
+    if (inet_pton(AF_INET, v->c_str(), &ignored) != 1) {
+      t.fail("host", "'" + *v + "' is not an IPv4 address (like 127.0.0.1 or 0.0.0.0)");
+    }
+    c.port_host = *v;
+  }
+  if (auto v = t.string("range")) {
+    try {
+      c.port_range = core::parse_port_range(*v);
+    } catch (const std::invalid_argument& e) {
+      t.fail("range", "'" + *v + "': " + e.what());
+    }
+  }
+  t.refuse_unknown_keys();
+}
+
+// "90%" (or "92.5%"): a percentage of a disk, 1..100.
+std::optional<double> read_percent(TomlReader& t, const std::string& key) {
+  auto text = t.string(key);
+  if (!text) return std::nullopt;
+  double v = -1;
+  const char* end = text->data() + text->size();
+  auto [ptr, ec] = std::from_chars(text->data(), end, v, std::chars_format::fixed);
+  if (ec != std::errc() || ptr + 1 != end || *ptr != '%' || !(v >= 1 && v <= 100)) {
+    t.fail(key, "'" + *text + "' is not a percentage 1%..100% (like \"90%\")");
+  }
+  return v;
+}
+
+void read_cleanup(TomlReader& t, EcmConfig& c) {
+  if (auto v = t.duration("interval")) {
+    if (v->count() == 0) t.fail("interval", "must be more than 0s");
+    c.cleanup_interval = *v;
+  }
+  auto high = read_percent(t, "disk_high_watermark");
+  auto low = read_percent(t, "disk_low_watermark");
+  if (high) c.disk_high_watermark = *high;
+  if (low) c.disk_low_watermark = *low;
+  if (c.disk_low_watermark >= c.disk_high_watermark) {
+    t.fail(low ? "disk_low_watermark" : "disk_high_watermark",
+           fmt::format("the low watermark ({}%) must be below the high watermark ({}%)",
+                       c.disk_low_watermark, c.disk_high_watermark));
+  }
+  t.refuse_unknown_keys();
+}
+
+void read_logs(TomlReader& t, EcmConfig& c) {
+  if (auto v = t.size("rotate_size")) {
+    if (*v == 0) t.fail("rotate_size", "must be more than 0B");
+    c.log_rotate_size = *v;
+  }
+  if (auto v = t.integer("rotate_keep", 1, core::kMaxRotatedLogFiles)) {
+    c.log_rotate_keep = static_cast<int>(*v);
+  }
+  if (auto v = t.duration("rotate_check_interval")) {
+    if (v->count() == 0) t.fail("rotate_check_interval", "must be more than 0s");
+    c.log_rotate_check_interval = *v;
+  }
+  if (auto v = t.integer("max_read_lines", 1, 1000000)) c.log_max_read_lines = *v;
   t.refuse_unknown_keys();
 }
 
@@ -117,7 +212,11 @@ EcmConfig read(const toml::table& root, const std::string& source_name,
   if (auto t = top.table("plugins")) read_plugins(*t, c, base);
   if (auto t = top.table("engines")) read_engines(*t, c);
   if (auto t = top.table("resources")) read_resources(*t, c);
+  if (auto t = top.table("users")) read_users(*t, c);
+  if (auto t = top.table("ports")) read_ports(*t, c);
   if (auto t = top.table("log")) read_log(*t, c);
+  if (auto t = top.table("cleanup")) read_cleanup(*t, c);
+  if (auto t = top.table("logs")) read_logs(*t, c);
   top.refuse_unknown_keys();
   return c;
 }

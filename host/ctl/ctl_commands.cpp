@@ -8,10 +8,11 @@ namespace ecm::ctl {
 namespace {
 
 constexpr std::array kCommands{
-    CommandSpec{"launch",
-                "launch TYPE --user U [--ticket T] [--version V] [--label K=V]... "
-                "[--property K=V]... [--env K=V]... [--memory SIZE] [--cores N]",
-                "Launch an engine of TYPE and print it.", define_launch, run_launch},
+    CommandSpec{
+        "launch",
+        "launch TYPE --user U [--ticket T] [--version V] [--label K=V]... "
+        "[--property K=V]... [--env K=V]... [--memory SIZE] [--cores N] [--timeout DURATION]",
+        "Launch an engine of TYPE and print it.", define_launch, run_launch},
     CommandSpec{"list", "list [--user U] [--type T] [--status S]",
                 "List engines, optionally narrowed by user, type and status.", define_list,
                 run_list},

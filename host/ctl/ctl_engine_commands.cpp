@@ -149,7 +149,10 @@ void define_launch(CommandOptions& o) {
       ("memory", po::value<std::string>()->value_name("SIZE"),
        "the memory the engine is admitted with, e.g. 512MiB, 2GiB (default: the ECM's)")  //
       ("cores", po::value<std::string>()->value_name("N"),
-       "the cores the engine is admitted with (default: the ECM's)");
+       "the cores the engine is admitted with (default: the ECM's)")  //
+      ("timeout", po::value<std::string>()->value_name("DURATION"),
+       "launch timeout: not ready by then, the engine is stopped and Failed (e.g. 60s; "
+       "default: the plugin's or the ECM's)");
   o.hidden.add_options()("type", po::value<std::string>());
   o.positional.add("type", 1);
 }
@@ -169,6 +172,13 @@ void run_launch(Context& ctx) {
   if (ctx.vm.count("env")) req.__set_env(parse_key_values("env", strings(ctx.vm, "env")));
   if (auto m = optional_string(ctx.vm, "memory")) req.__set_memory_bytes(parse_memory(*m));
   if (auto c = optional_string(ctx.vm, "cores")) req.__set_cores(parse_cores(*c));
+  if (auto t = optional_string(ctx.vm, "timeout")) {
+    auto timeout = core::parse_duration(*t);
+    if (!timeout || timeout->count() <= 0) {
+      throw UsageError("bad --timeout '" + *t + "': expected a duration like 60s or 500ms");
+    }
+    req.__set_launch_timeout_ms(timeout->count());
+  }
 
   api::EngineConn engine;
   ctx.service().launchEngineConn(engine, req);

@@ -128,6 +128,16 @@ json::object engine_to_json(const api::EngineConn& e) {
   o["cores"] = to_json(field(s.cores, e.cores));
   o["labels"] = map_to_json(s.labels, e.labels);
   o["properties"] = map_to_json(s.properties, e.properties);
+  o["service_address"] = to_json(field(s.service_address, e.service_address));
+  o["last_message"] = to_json(field(s.last_message, e.last_message));
+  o["reported_pid"] = to_json(field(s.reported_pid, e.reported_pid));
+  o["last_heartbeat"] = time_to_json(s.last_heartbeat_ms, e.last_heartbeat_ms);
+  json::object ports;
+  for (const auto& [name, port] : e.ports)
+    ports[name] = port;
+  o["ports"] = std::move(ports);
+  o["run_as_uid"] = to_json(field(s.run_as_uid, e.run_as_uid));
+  o["unhealthy_reason"] = to_json(field(s.unhealthy_reason, e.unhealthy_reason));
   return o;
 }
 
@@ -162,7 +172,17 @@ void print_engine(std::ostream& out, const api::EngineConn& e) {
       {"plugin_version", or_dash(s.plugin_version, e.plugin_version)},
       {"memory", s.memory_bytes ? format_mib(e.memory_bytes) : "-"},
       {"cores", s.cores ? std::to_string(e.cores) : "-"},
+      {"service_address", or_dash(s.service_address, e.service_address)},
+      {"last_message", or_dash(s.last_message, e.last_message)},
+      {"reported_pid", s.reported_pid ? std::to_string(e.reported_pid) : "-"},
+      {"last_heartbeat", time_or_dash(s.last_heartbeat_ms, e.last_heartbeat_ms)},
+      {"run_as_uid", s.run_as_uid ? std::to_string(e.run_as_uid) : "-"},
+      {"unhealthy", or_dash(s.unhealthy_reason, e.unhealthy_reason)},
   };
+  std::string ports;
+  for (const auto& [name, port] : e.ports)
+    ports += (ports.empty() ? "" : " ") + name + "=" + std::to_string(port);
+  rows.emplace_back("ports", ports.empty() ? "-" : ports);
   constexpr std::size_t kWidth = 16;  // longest key, "failure_reason:", plus a space
   auto line = [&](const std::string& key, const std::string& value) {
     std::string label = key + ":";
@@ -213,6 +233,23 @@ json::object resource_amount_to_json(const api::ResourceAmount& a) {
   return o;
 }
 
+json::object disk_usage_to_json(const api::DiskUsage& d) {
+  const auto& s = d.__isset;
+  auto number = [](bool isset, double v) { return isset ? json::value(v) : json::value(nullptr); };
+  json::object o;
+  o["path"] = to_json(field(s.path, d.path));
+  o["total_bytes"] = to_json(field(s.total_bytes, d.total_bytes));
+  o["free_bytes"] = to_json(field(s.free_bytes, d.free_bytes));
+  o["used_percent"] = number(s.used_percent, d.used_percent);
+  o["high_watermark_percent"] = number(s.high_watermark_percent, d.high_watermark_percent);
+  o["low_watermark_percent"] = number(s.low_watermark_percent, d.low_watermark_percent);
+  o["over_watermark"] = s.over_watermark ? json::value(d.over_watermark) : json::value(nullptr);
+  o["removed_by_retention"] = to_json(field(s.removed_by_retention, d.removed_by_retention));
+  o["removed_by_watermark"] = to_json(field(s.removed_by_watermark, d.removed_by_watermark));
+  o["last_pass"] = time_to_json(s.last_pass_ms, d.last_pass_ms);
+  return o;
+}
+
 json::object resources_to_json(const api::NodeResources& r) {
   const auto& s = r.__isset;
   auto amount = [](bool isset, const api::ResourceAmount& a) {
@@ -224,6 +261,7 @@ json::object resources_to_json(const api::NodeResources& r) {
   o["locked"] = amount(s.locked, r.locked);
   o["used"] = amount(s.used, r.used);
   o["left"] = amount(s.left, r.left);
+  o["disk"] = s.disk ? json::value(disk_usage_to_json(r.disk)) : json::value(nullptr);
   return o;
 }
 
@@ -244,6 +282,32 @@ void print_resources_table(std::ostream& out, const api::NodeResources& r) {
   row("used", r.__isset.used, r.used);
   row("left", r.__isset.left, r.left);
   print_table(out, rows);
+  if (!r.__isset.disk) return;
+  // disk: /var/lib/ecm/work 18.2% used (80.1GiB free of 251.0GiB), watermarks 80%/90%;
+  // removed 3 by retention, 0 by watermark
+  const auto& d = r.disk;
+  auto gib = [](std::int64_t bytes) {
+    std::array<char, 32> buf{};
+    std::snprintf(buf.data(), buf.size(), "%.1fGiB", static_cast<double>(bytes) / (1 << 30));
+    return std::string(buf.data());
+  };
+  auto percent = [](double v) {
+    std::array<char, 32> buf{};
+    std::snprintf(buf.data(), buf.size(), "%.4g%%", v);
+    return std::string(buf.data());
+  };
+  out << "disk: " << (d.__isset.path ? d.path : "-");
+  if (d.__isset.used_percent) {
+    out << " " << percent(d.used_percent) << " used (" << gib(d.free_bytes) << " free of "
+        << gib(d.total_bytes) << ")";
+  } else {
+    out << " usage unknown";
+  }
+  out << ", watermarks " << percent(d.low_watermark_percent) << "/"
+      << percent(d.high_watermark_percent);
+  if (d.__isset.over_watermark && d.over_watermark) out << " OVER THE HIGH WATERMARK";
+  out << "; removed " << d.removed_by_retention << " by retention, " << d.removed_by_watermark
+      << " by watermark\n";
 }
 
 void print_json(std::ostream& out, const json::value& value) {

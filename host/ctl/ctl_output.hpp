@@ -27,10 +27,15 @@ void print_engine_table(std::ostream& out, const std::vector<::ecm::thrift::Engi
 
 // {memory_bytes, cores, instances}, null when a field is unset.
 boost::json::object resource_amount_to_json(const ::ecm::thrift::ResourceAmount& amount);
-// {max, protected, locked, used, left}, each a resource_amount_to_json object (null when unset).
+// {path, total_bytes, free_bytes, used_percent, high_watermark_percent, low_watermark_percent,
+// over_watermark, removed_by_retention, removed_by_watermark, last_pass}, null when unset.
+boost::json::object disk_usage_to_json(const ::ecm::thrift::DiskUsage& disk);
+// {max, protected, locked, used, left}, each a resource_amount_to_json object (null when unset),
+// and disk, a disk_usage_to_json object (null when unset).
 boost::json::object resources_to_json(const ::ecm::thrift::NodeResources& resources);
 
-// Rows max, protected, locked, used, left; columns MEMORY (in MiB), CORES, INSTANCES.
+// Rows max, protected, locked, used, left; columns MEMORY (in MiB), CORES, INSTANCES. Then, when
+// the ECM reports its disk, a "disk:" line (usage, watermark, what the clean-up removed).
 void print_resources_table(std::ostream& out, const ::ecm::thrift::NodeResources& resources);
 
 // "1024MiB", "0.5MiB": a byte count in MiB, with up to one decimal.

@@ -38,6 +38,31 @@ std::filesystem::path sibling_ecmctl() {
   return std::filesystem::is_regular_file(ctl, ec) ? ctl : std::filesystem::path{};
 }
 
+// The user policy when engines run as the requested user; nullopt when they run as the ECM's.
+// Throws std::runtime_error when the config asks for switching and the ECM cannot switch.
+std::optional<core::UserPolicy> run_as_user(const EcmConfig& c) {
+  if (c.run_as == "ecm") return std::nullopt;
+  if (core::running_as_root()) return c.user_policy;
+  if (c.run_as == "requested") {
+    throw std::runtime_error("[users] run_as = \"requested\" needs the ECM to run as root");
+  }
+  return std::nullopt;  // "auto" without root: the request's user is recorded only
+}
+
+CleanupSettings cleanup_settings(const EcmConfig& c) {
+  CleanupSettings s;
+  s.work_root = c.work_root;
+  s.retention = c.retention;
+  s.interval = c.cleanup_interval;
+  s.high_watermark_percent = c.disk_high_watermark;
+  s.low_watermark_percent = c.disk_low_watermark;
+  return s;
+}
+
+LogRotationSettings log_rotation_settings(const EcmConfig& c) {
+  return {c.work_root, c.log_rotate_size, c.log_rotate_keep, c.log_rotate_check_interval};
+}
+
 }  // namespace
 
 EcmDaemon::EcmDaemon(EcmConfig config)
@@ -45,11 +70,14 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       processes_(io_),
       registry_(config_.plugin_dir, config_.plugin_conf_dir, config_.state_dir / "plugins"),
       resources_(config_.capacity, config_.protected_),
+      ports_(config_.port_range),
       launch_({config_.work_root, config_.stop_grace, config_.engine_default,
-               config_.launch_timeout, sibling_ecmctl()},
-              registry_, engines_, resources_, processes_, io_),
+               config_.launch_timeout, sibling_ecmctl(), run_as_user(config_), config_.port_host},
+              registry_, engines_, resources_, processes_, ports_, io_),
       kill_(engines_, processes_),
-      callbacks_(engines_, launch_) {}
+      callbacks_(engines_, launch_),
+      cleanup_(cleanup_settings(config_), engines_, io_),
+      log_rotation_(log_rotation_settings(config_), engines_, io_, cleanup_.executor()) {}
 
 EcmDaemon::~EcmDaemon() {
   shutdown();
@@ -58,6 +86,9 @@ EcmDaemon::~EcmDaemon() {
 void EcmDaemon::start() {
   std::filesystem::create_directories(config_.state_dir);
   std::filesystem::create_directories(config_.work_root);
+  // Before anything can add an engine: every record is written to the store before it is seen.
+  store_.emplace(config_.state_dir / "ecm.db");
+  engines_.set_store(&*store_);
   for (const auto& name : config_.enabled_plugins)
     registry_.load(name);
 
@@ -65,6 +96,8 @@ void EcmDaemon::start() {
   for (unsigned i = 0; i < config_.io_threads; ++i) {
     io_threads_.emplace_back([this] { io_.run(); });
   }
+  cleanup_.start();
+  log_rotation_.start();
 
   started_ = true;
   // Engines call back on their own port, so the RM-facing one can be secured on its own.
@@ -72,10 +105,11 @@ void EcmDaemon::start() {
                                       std::make_shared<EngineCallbackHandler>(callbacks_)),
                                   config_.callback_host, config_.callback_port, callback_thread_);
   launch_.set_callback_address(config_.callback_host + ":" + std::to_string(callback_server_.port));
-  main_server_ = serve_thrift(
-      std::make_shared<ecm::thrift::EngineConnManagerServiceProcessor>(
-          std::make_shared<EcmServiceHandler>(EcmServices{launch_, engines_, kill_, resources_})),
-      config_.listen_host, config_.listen_port, server_thread_);
+  main_server_ = serve_thrift(std::make_shared<ecm::thrift::EngineConnManagerServiceProcessor>(
+                                  std::make_shared<EcmServiceHandler>(
+                                      EcmServices{launch_, engines_, kill_, resources_, &cleanup_},
+                                      config_.log_max_read_lines)),
+                              config_.listen_host, config_.listen_port, server_thread_);
   port_ = main_server_.port;
   log("daemon")->info("capacity: {}; protected: {}", core::describe(config_.capacity),
                       core::describe(config_.protected_));
@@ -131,6 +165,9 @@ void EcmDaemon::shutdown() {
   stopped_ = true;
   log("daemon")->info("shutting down");
   launch_.refuse_new_launches();
+  // Disk jobs first: nothing is rotated or removed while engines are being stopped.
+  log_rotation_.stop();
+  cleanup_.stop();
   for (auto* s : {&main_server_, &callback_server_}) {
     if (s->server) s->server->stop();
   }

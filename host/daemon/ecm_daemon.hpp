@@ -15,9 +15,12 @@
 #include "ecm/core/linux_process_launch.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "services/engine_conn_callback_service.hpp"
+#include "services/engine_conn_cleanup_service.hpp"
 #include "services/engine_conn_kill_service.hpp"
 #include "services/engine_conn_launch_service.hpp"
 #include "services/engine_conn_list_service.hpp"
+#include "services/engine_log_rotation.hpp"
+#include "store/engine_state_store.hpp"
 
 namespace apache::thrift {
 class TProcessor;
@@ -60,11 +63,18 @@ class EcmDaemon {
   std::vector<std::thread> io_threads_;
   core::LinuxProcessEngineConnLaunch processes_;
   PluginRegistry registry_;
+  // Opened in start(), once the state dir exists; declared before engines_, which writes to it.
+  std::optional<EngineStateStore> store_;
   EngineConnListService engines_;
   core::ResourceLedger resources_;
+  core::PortReservations ports_;
   EngineConnLaunchService launch_;
   EngineConnKillService kill_;
   EngineConnCallbackService callbacks_;
+  // Ended engines' dirs and records past retention or over the disk watermark; its pool also runs
+  // the log rotation (declared after it, so stopped and destroyed first).
+  EngineConnCleanupService cleanup_;
+  EngineLogRotation log_rotation_;
   ThriftServer main_server_;
   ThriftServer callback_server_;
   std::thread server_thread_;

@@ -5,45 +5,36 @@
 #include "ecm/core/errors.hpp"
 #include "ecm/core/launch_validation.hpp"
 #include "ecm/core/names.hpp"
+#include "ecm/core/units.hpp"
+#include "plugins/plugin_call.hpp"
 #include "services/engine_readiness.hpp"
 
 namespace ecm::host {
-namespace {
 
 using core::EcmException;
 using core::ErrorCode;
-
-// Runs a plugin call; any exception becomes `on_error(message)`. The exception object is gone when
-// this returns, so nothing of the plugin's outlives the call.
-template <class Fn, class OnError>
-auto guarded(Fn&& fn, OnError&& on_error) -> decltype(fn()) {
-  std::string message;
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    message = std::string("threw: ") + e.what();
-  } catch (...) {
-    message = "threw a non-standard exception";
-  }
-  on_error(message);
-  throw std::logic_error("unreachable");
-}
-
-// A plugin's own error: the caller's fault when the plugin says so, else the plugin's.
-ErrorCode code_of(const sdk::Error& e) {
-  return e.kind == sdk::ErrorKind::kInvalidRequest ? ErrorCode::kInvalidRequest
-                                                   : ErrorCode::kPluginFailed;
-}
-
-}  // namespace
 
 LauncherGeneration::LauncherGeneration(std::shared_ptr<PluginLibrary> library,
                                        const sdk::PluginConfig& config, std::uint64_t generation)
     : library_(std::move(library)), generation_(generation) {
   const std::string who = "plugin '" + library_->name + "' " + library_->version;
   auto load_error = [&](const std::string& m) { throw PluginLoadError(who + ": " + m); };
+  // The [ecm] table is the host's: read here, taken out of what the plugin sees.
+  sdk::PluginConfig plugin_config = config;
+  for (const auto& [key, value] : config.table("ecm")) {
+    plugin_config.values.erase("ecm." + key);
+    auto d = core::parse_duration(value);
+    if (!d || d->count() <= 0) load_error("[ecm] " + key + " = '" + value + "' is not a duration");
+    if (key == "launch_timeout") {
+      host_settings_.launch_timeout = *d;
+    } else if (key == "heartbeat_timeout") {
+      host_settings_.heartbeat_timeout = *d;
+    } else {
+      load_error("[ecm] has no key '" + key + "' (known: launch_timeout, heartbeat_timeout)");
+    }
+  }
   auto* create = library_->descriptor->create_launcher;
-  sdk::LauncherPlugin* raw = guarded([&] { return create(config); }, load_error);
+  sdk::LauncherPlugin* raw = guarded([&] { return create(plugin_config); }, load_error);
   if (raw == nullptr) load_error("create_launcher returned null");
   // Library-holding deleter: the object is destroyed by the plugin's code while the library is
   // still mapped; the library reference is dropped after.
@@ -114,6 +105,22 @@ sdk::ReadinessRule LauncherGeneration::readiness(const sdk::LaunchRequest& reque
     throw EcmException(e.code(), who + ": " + e.what());
   }
   return rule;
+}
+
+std::vector<sdk::PortRequest> LauncherGeneration::ports(const sdk::LaunchRequest& request) const {
+  // The slot exists only in the vtable of a plugin built against SDK 1.2 or later.
+  if (library_->abi_minor < 2) return {};
+  const std::string who = "plugin '" + library_->name + "'";
+  auto failed = [&](const std::string& m) {
+    throw EcmException(ErrorCode::kPluginFailed, who + " ports " + m);
+  };
+  auto ports = guarded([&] { return plugin_->ports(request); }, failed);
+  try {
+    core::validate_port_requests(ports);
+  } catch (const EcmException& e) {
+    throw EcmException(e.code(), who + ": " + e.what());
+  }
+  return ports;
 }
 
 }  // namespace ecm::host

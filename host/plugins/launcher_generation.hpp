@@ -3,6 +3,7 @@
 // and never leaves plugin-made objects (exceptions, strings owned by the plugin) in the host.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,13 @@
 #include "plugins/plugin_library.hpp"
 
 namespace ecm::host {
+
+// What the administrator sets for a launcher plugin in the `[ecm]` table of its config file
+// (conf/plugins/NAME.toml). The host reads that table; the plugin never sees it.
+struct LauncherHostSettings {
+  std::chrono::milliseconds launch_timeout{0};     // 0: the request's, the rule's or the node's
+  std::chrono::milliseconds heartbeat_timeout{0};  // 0: heartbeats not required
+};
 
 class LauncherGeneration {
  public:
@@ -22,6 +30,7 @@ class LauncherGeneration {
   const std::string& engine_type() const { return engine_type_; }
   const std::vector<std::string>& engine_versions() const { return engine_versions_; }
   bool serves_version(const std::string& version) const;
+  const LauncherHostSettings& host_settings() const { return host_settings_; }
   const PluginLibrary& library() const { return *library_; }
   std::uint64_t generation() const { return generation_; }
 
@@ -34,10 +43,14 @@ class LauncherGeneration {
   // checked by validate_readiness_rule. Throws EcmException(kPluginFailed).
   sdk::ReadinessRule readiness(const sdk::LaunchRequest& request,
                                const sdk::LaunchContext& context) const;
+  // The ports the request needs (ABI 1.2+; an older plugin asks for none), checked by
+  // core::validate_port_requests. Throws EcmException(kPluginFailed).
+  std::vector<sdk::PortRequest> ports(const sdk::LaunchRequest& request) const;
 
  private:
   std::shared_ptr<PluginLibrary> library_;
   std::shared_ptr<sdk::LauncherPlugin> plugin_;  // its deleter holds library_ too
+  LauncherHostSettings host_settings_;
   std::string engine_type_;
   std::vector<std::string> engine_versions_;
   std::uint64_t generation_;

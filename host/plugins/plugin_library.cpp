@@ -141,8 +141,14 @@ std::shared_ptr<PluginLibrary> open_plugin_library(const std::string& name,
   if ((d->kinds & sdk::kLauncherKind) && d->create_launcher == nullptr) {
     throw PluginLoadError(where + ": declares a launcher but has no create_launcher");
   }
-  if (d->kinds == 0) throw PluginLoadError(where + ": declares no kind (launcher, ...)");
-  if ((d->kinds & ~std::uint32_t{sdk::kLauncherKind}) != 0) {
+  if (d->kinds == 0) throw PluginLoadError(where + ": declares no kind (launcher, hook)");
+  // Kinds this plugin's SDK version may declare; create_hook exists only in a 1.2+ descriptor.
+  std::uint32_t known = sdk::kLauncherKind;
+  if (p->abi_minor >= 2) known |= sdk::kHookKind;
+  if ((d->kinds & sdk::kHookKind) && p->abi_minor >= 2 && d->create_hook == nullptr) {
+    throw PluginLoadError(where + ": declares a hook but has no create_hook");
+  }
+  if ((d->kinds & ~known) != 0) {
     throw PluginLoadError(where + ": declares plugin kinds this host does not know (bits " +
                           std::to_string(d->kinds) + ")");
   }

@@ -30,6 +30,9 @@ void PluginRegistry::load_file(const std::string& name, const std::filesystem::p
   if (library->kinds & sdk::kLauncherKind) {
     launcher = std::make_shared<const LauncherGeneration>(library, config, generation);
   }
+  std::shared_ptr<const HookGeneration> hook;
+  if (library->kinds & sdk::kHookKind)
+    hook = std::make_shared<const HookGeneration>(library, config);
   std::lock_guard lock(mu_);
   if (launcher) {
     auto it = launchers_.find(launcher->engine_type());
@@ -39,6 +42,7 @@ void PluginRegistry::load_file(const std::string& name, const std::filesystem::p
     }
     launchers_[launcher->engine_type()] = launcher;
   }
+  if (hook) hooks_[name] = hook;
   log("registry")
       ->info("loaded plugin {} {} (ABI {}.{}, sha256 {}, generation {})", name, library->version,
              library->abi_major, library->abi_minor, library->sha256.substr(0, 12), generation);
@@ -65,6 +69,16 @@ std::shared_ptr<const LauncherGeneration> PluginRegistry::launcher_for(
                                  "' (served: " + served + ")");
   }
   return it->second;
+}
+
+std::vector<std::shared_ptr<const HookGeneration>> PluginRegistry::hooks_for(
+    const std::string& engine_type) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<const HookGeneration>> out;
+  for (const auto& [name, hook] : hooks_) {
+    if (hook->applies_to(engine_type)) out.push_back(hook);
+  }
+  return out;
 }
 
 std::vector<PluginInfo> PluginRegistry::list() const {

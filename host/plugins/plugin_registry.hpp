@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "plugins/hook_generation.hpp"
 #include "plugins/launcher_generation.hpp"
 #include "plugins/plugin_library.hpp"
 
@@ -42,6 +43,10 @@ class PluginRegistry {
   std::shared_ptr<const LauncherGeneration> launcher_for(const std::string& engine_type,
                                                          const std::string& version) const;
 
+  // The hooks that apply to `engine_type`, in the order of their plugin names.
+  std::vector<std::shared_ptr<const HookGeneration>> hooks_for(
+      const std::string& engine_type) const;
+
   std::vector<PluginInfo> list() const;
 
  private:
@@ -51,6 +56,7 @@ class PluginRegistry {
   mutable std::mutex mu_;
   std::uint64_t next_generation_ = 1;
   std::map<std::string, std::shared_ptr<const LauncherGeneration>> launchers_;  // by engine type
+  std::map<std::string, std::shared_ptr<const HookGeneration>> hooks_;          // by plugin name
 };
 
 }  // namespace ecm::host

@@ -31,6 +31,15 @@ void make_private_dir(const fs::path& dir) {
   }
 }
 
+// The engine's own dir: it must not exist yet (a path someone prepared is never adopted).
+void make_new_dir(const fs::path& dir) {
+  make_private_dir(dir.parent_path());
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    throw EcmException(ErrorCode::kLaunchFailed,
+                       "cannot create " + dir.string() + ": " + std::strerror(errno));
+  }
+}
+
 void write_file(const fs::path& path, const std::string& content) {
   // O_EXCL|O_NOFOLLOW: the work dir is new, so nothing may already stand at this path.
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
@@ -53,21 +62,57 @@ void write_file(const fs::path& path, const std::string& content) {
   ::close(fd);
 }
 
+// Gives `root` (the engine's work dir, new) and everything in it to the engine's user. Symlinks
+// are not followed: lchown changes the link itself, never what it points at.
+void give_to(const fs::path& p, const core::Credentials& to) {
+  if (::lchown(p.c_str(), to.uid, to.gid) != 0) {
+    throw EcmException(ErrorCode::kLaunchFailed, "cannot give " + p.string() + " to uid " +
+                                                     std::to_string(to.uid) + ": " +
+                                                     std::strerror(errno));
+  }
+}
+
+void give_tree_to(const fs::path& root, const core::Credentials& to) {
+  give_to(root, to);
+  for (const auto& entry : fs::recursive_directory_iterator(root))
+    give_to(entry.path(), to);
+}
+
 }  // namespace
 
 EngineConnLaunchService::EngineConnLaunchService(LaunchSettings settings, PluginRegistry& registry,
                                                  EngineConnListService& engines,
                                                  core::ResourceLedger& resources,
                                                  core::LinuxProcessEngineConnLaunch& processes,
+                                                 core::PortReservations& ports,
                                                  boost::asio::io_context& io)
     : settings_(std::move(settings)),
       registry_(registry),
       engines_(engines),
       resources_(resources),
       processes_(processes),
+      ports_(ports),
       readiness_(
           io, [this](const std::string& id) { mark_ready(id, core::EngineStatus::kRunning); },
-          [this](const std::string& id) { on_not_ready(id); }) {}
+          [this](const std::string& id) { on_not_ready(id); }),
+      heartbeats_(
+          io,
+          [this](const std::string& id) -> std::optional<core::Clock::time_point> {
+            auto e = engines_.get(id);
+            return e ? e->last_heartbeat : std::nullopt;
+          },
+          [this](const std::string& id, std::chrono::milliseconds silent) {
+            const std::string why = "no heartbeat for " + core::format_duration(silent);
+            log("engines")->warn("[{}] unhealthy: {}", id, why);
+            engines_.update(id, [&](core::EngineConn& e) { e.unhealthy_reason = why; });
+          },
+          [this](const std::string& id, std::chrono::milliseconds) {
+            log("engines")->info("[{}] heartbeats again: healthy", id);
+            engines_.update(id, [](core::EngineConn& e) { e.unhealthy_reason.clear(); });
+          },
+          [this](const std::string& id, std::chrono::milliseconds silent) {
+            on_heartbeat_lost(id, silent);
+          }) {}
 
 void EngineConnLaunchService::set_callback_address(const std::string& address) {
   std::lock_guard lock(callback_mu_);
@@ -99,27 +144,63 @@ core::EngineConn EngineConnLaunchService::make_record(const sdk::LaunchRequest& 
   return r;
 }
 
+struct EngineConnLaunchService::Preparation {
+  EngineRuntime runtime;
+  std::optional<core::UserIdentity> identity;
+  std::vector<core::ListeningSocket> sockets;  // closed once the engine holds its copies
+  sdk::LaunchContext context;
+  std::vector<std::shared_ptr<const HookGeneration>> hooks;
+  bool hooks_ran = false;
+};
+
+void EngineConnLaunchService::assign_ports(const std::string& engine_id,
+                                           const std::vector<sdk::PortRequest>& wanted,
+                                           Preparation& prep) {
+  std::size_t reserved = 0;
+  for (const auto& w : wanted)
+    reserved += w.mode == sdk::PortRequest::Mode::kReserved ? 1 : 0;
+  auto from_range = ports_.reserve(engine_id, reserved, settings_.port_host);
+  std::size_t next_reserved = 0;
+  for (const auto& w : wanted) {
+    if (w.mode == sdk::PortRequest::Mode::kReserved) {
+      prep.context.ports[w.name] = from_range[next_reserved++];
+    } else {
+      prep.sockets.push_back(core::ListeningSocket::open(settings_.port_host));
+      prep.context.ports[w.name] = prep.sockets.back().port();
+    }
+  }
+}
+
 core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& record,
                                                    const sdk::LaunchRequest& request,
                                                    const LauncherGeneration& launcher,
-                                                   EngineRuntime& runtime) const {
+                                                   Preparation& prep) const {
   const fs::path work(record.work_dir);
-  make_private_dir(work);
-  make_private_dir(record.log_dir);
-  sdk::LaunchSpec spec = launcher.build(request, {record.id, record.work_dir, record.log_dir});
+  make_new_dir(work);
+  make_new_dir(record.log_dir);
+  sdk::LaunchSpec spec = launcher.build(request, prep.context);
+  prep.hooks_ran = !prep.hooks.empty();
+  for (const auto& hook : prep.hooks)
+    hook->before_launch(request, prep.context, spec);
   for (const auto& d : spec.directories)
     make_private_dir(work / d);
   for (const auto& [path, content] : spec.files) {
     make_private_dir((work / path).parent_path());
     write_file(work / path, content);
   }
+  if (prep.identity) {
+    // <work_root>/<user> too: the engine must be able to reach its own dir below it.
+    give_to(work.parent_path(), prep.identity->credentials);
+    give_tree_to(work, prep.identity->credentials);
+  }
+  auto& runtime = prep.runtime;
   runtime.stop_signal = spec.stop_signal;
   runtime.stop_grace = spec.stop_grace.count() > 0 ? spec.stop_grace : settings_.default_stop_grace;
 
   // A minimal base environment, then the plugin's, then the ECM's own (which nobody overrides).
   std::map<std::string, std::string> env{
       {"PATH", "/usr/local/bin:/usr/bin:/bin"},
-      {"HOME", record.work_dir},
+      {"HOME", prep.identity ? prep.identity->home : record.work_dir},
       {"USER", record.user},
       {"LOGNAME", record.user},
       {"LANG", "C.UTF-8"},
@@ -134,8 +215,26 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   env["ECM_ENGINE_TOKEN"] = record.token;
   env["ECM_CALLBACK_ADDRESS"] = callback_address();
   if (!settings_.ctl_path.empty()) env["ECM_CTL"] = settings_.ctl_path.string();
+  for (const auto& [name, port] : prep.context.ports)
+    env["ECM_PORT_" + name] = std::to_string(port);
+  // LISTEN_PID is set by the launcher in the child; a plugin's value never reaches the engine.
+  env.erase("LISTEN_PID");
+  env.erase("LISTEN_FDS");
+  env.erase("LISTEN_FDNAMES");
 
   core::ProcessSpec p;
+  if (!prep.sockets.empty()) {
+    // The sockets in the order the plugin asked for them, as fds 3, 4, ...
+    std::string names;
+    for (const auto& s : prep.sockets) {
+      p.inherit_fds.push_back(s.fd());
+      for (const auto& [name, port] : prep.context.ports) {
+        if (port == s.port()) names += (names.empty() ? "" : ":") + name;
+      }
+    }
+    env["LISTEN_FDS"] = std::to_string(prep.sockets.size());
+    env["LISTEN_FDNAMES"] = names;
+  }
   p.executable = spec.executable;
   p.argv = spec.argv.empty() ? std::vector<std::string>{spec.executable} : spec.argv;
   for (const auto& [k, v] : env)
@@ -143,6 +242,7 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   p.working_dir = spec.working_dir.empty() ? record.work_dir : (work / spec.working_dir).string();
   p.stdout_path = (fs::path(record.log_dir) / "stdout").string();
   p.stderr_path = (fs::path(record.log_dir) / "stderr").string();
+  if (prep.identity) p.credentials = prep.identity->credentials;
   return p;
 }
 
@@ -157,11 +257,16 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
   }
   auto launcher = registry_.launcher_for(request.engine_type, request.engine_version);
   launcher->validate(request);
+  Preparation prep;
+  // Who the engine runs as is settled before anything is locked: a refused user changes nothing.
+  if (settings_.run_as_user)
+    prep.identity = core::resolve_user(request.user, *settings_.run_as_user);
 
   auto fresh = make_record(request, *launcher);
   fresh.resources = {
       asked.memory_bytes ? asked.memory_bytes : settings_.engine_default.memory_bytes,
       asked.cores ? asked.cores : settings_.engine_default.cores, 1};
+  if (prep.identity) fresh.run_as_uid = prep.identity->credentials.uid;
   resources_.lock(fresh.id, fresh.resources);
   auto [record, inserted] = engines_.add_unless_ticket_known(fresh);
   if (!inserted) {  // the same ticket raced in from another connection
@@ -171,41 +276,57 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     return record;
   }
   const std::string id = record.id;
+  prep.context = {record.id, record.work_dir, record.log_dir, {}};
   auto fail = [&](const std::string& reason) {
     engines_.transition(id, core::EngineStatus::kFailed, [&](core::EngineConn& r) {
       r.failure_reason = reason;
       r.ended_at = core::Clock::now();
     });
-    resources_.release(id);
+    release(id);
+    if (prep.hooks_ran) {
+      for (const auto& hook : prep.hooks)
+        hook->after_launch(request, prep.context, {false, 0, reason});
+    }
   };
   try {
-    EngineRuntime runtime;
-    runtime.plugin_pin = launcher;
-    core::ProcessSpec spec = prepare(record, request, *launcher, runtime);
-    const auto rule = launcher->readiness(request, {record.id, record.work_dir, record.log_dir});
+    prep.runtime.plugin_pin = launcher;
+    prep.hooks = registry_.hooks_for(request.engine_type);
+    assign_ports(id, launcher->ports(request), prep);
+    engines_.update(id, [&](core::EngineConn& e) { e.ports = prep.context.ports; });
+    core::ProcessSpec spec = prepare(record, request, *launcher, prep);
+    const auto rule = launcher->readiness(request, prep.context);
+    // The request's, else the administrator's for this plugin, else the plugin's, else the node's.
+    const auto& admin = launcher->host_settings();
     const auto timeout = options.launch_timeout.count() > 0 ? options.launch_timeout
+                         : admin.launch_timeout.count() > 0 ? admin.launch_timeout
                          : rule.timeout.count() > 0         ? rule.timeout
                                                             : settings_.launch_timeout;
-    runtime.launch_timeout = timeout;
-    engines_.set_runtime(id, runtime);
+    prep.runtime.launch_timeout = timeout;
+    prep.runtime.heartbeat_timeout = admin.heartbeat_timeout;
+    engines_.set_runtime(id, prep.runtime);
     auto started = processes_.start(
         spec, [this, id](int, const core::ExitStatus& exit) { on_exit(id, exit); });
+    prep.sockets.clear();  // the engine has its own copies now
     engines_.update(id, [&](core::EngineConn& e) {
       e.pid = started.pid;
       e.started_at = core::Clock::now();
     });
+    for (const auto& hook : prep.hooks)
+      hook->after_launch(request, prep.context, {true, started.pid, {}});
     // A stop that came in while it was being built is carried out now that there is a process.
     auto now = engines_.get(id);
     if (now && now->status == core::EngineStatus::kShuttingDown) {
-      processes_.stop(started.pid, runtime.stop_signal, runtime.stop_grace);
+      processes_.stop(started.pid, prep.runtime.stop_signal, prep.runtime.stop_grace);
     } else if (rule.kind == sdk::ReadinessRule::Kind::kProcessAlive &&
                rule.alive_for.count() == 0) {
       mark_ready(id, core::EngineStatus::kRunning);
     } else {
       readiness_.watch(id, rule, timeout, record.log_dir);
     }
-    log("launch")->info("[{}] launched {} for {} as pid {}", id, request.engine_type, request.user,
-                        started.pid);
+    log("launch")->info(
+        "[{}] launched {} for {} as pid {}{}", id, request.engine_type, request.user, started.pid,
+        prep.identity ? " (uid " + std::to_string(prep.identity->credentials.uid) + ")"
+                      : std::string());
   } catch (const EcmException& e) {
     fail(e.what());
     log("launch")->warn("[{}] launch failed: {}", id, e.what());
@@ -218,11 +339,21 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
   return *engines_.get(id);
 }
 
+void EngineConnLaunchService::release(const std::string& engine_id) {
+  resources_.release(engine_id);
+  ports_.release(engine_id);
+}
+
 bool EngineConnLaunchService::mark_ready(const std::string& engine_id, core::EngineStatus status) {
   auto ready = engines_.transition(engine_id, status, [](core::EngineConn&) {});
   if (!ready) return false;
   readiness_.forget(engine_id);
   resources_.mark_used(engine_id);
+  // From the moment it is available, an engine whose plugin requires heartbeats must send them.
+  if (auto runtime = engines_.runtime(engine_id);
+      runtime && runtime->heartbeat_timeout.count() > 0) {
+    heartbeats_.watch(engine_id, runtime->heartbeat_timeout);
+  }
   log("launch")->info("[{}] ready: {}", engine_id, core::to_string(status));
   return true;
 }
@@ -244,10 +375,27 @@ void EngineConnLaunchService::on_not_ready(const std::string& engine_id) {
   processes_.stop(record->pid, runtime.stop_signal, runtime.stop_grace);
 }
 
+void EngineConnLaunchService::on_heartbeat_lost(const std::string& engine_id,
+                                                std::chrono::milliseconds silent) {
+  auto record = engines_.get(engine_id);
+  if (!record) return;
+  const auto runtime = engines_.runtime(engine_id).value_or(EngineRuntime{});
+  const std::string reason = "heartbeat lost: none for " + core::format_duration(silent);
+  if (!engines_.transition(engine_id, core::EngineStatus::kShuttingDown, [&](core::EngineConn& e) {
+        e.failure_reason = reason;
+        e.stop_reason = "heartbeat lost";
+      })) {
+    return;  // already stopping or ended
+  }
+  log("engines")->warn("[{}] {}: stopping it", engine_id, reason);
+  processes_.stop(record->pid, runtime.stop_signal, runtime.stop_grace);
+}
+
 void EngineConnLaunchService::on_exit(const std::string& engine_id, const core::ExitStatus& exit) {
   readiness_.forget(engine_id);
+  heartbeats_.forget(engine_id);
   // Released first: once a caller sees the engine ended, its resources are already free.
-  resources_.release(engine_id);
+  release(engine_id);
   auto ended = engines_.finish(engine_id, exit);
   if (ended) {
     log("engines")->info("[{}] ended {}: {}", engine_id, core::to_string(ended->status),

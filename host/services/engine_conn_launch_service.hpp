@@ -5,14 +5,19 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ecm/core/engine_conn.hpp"
+#include "ecm/core/engine_ports.hpp"
 #include "ecm/core/linux_process_launch.hpp"
 #include "ecm/core/resources.hpp"
+#include "ecm/core/user_identity.hpp"
 #include "ecm/sdk/launcher.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "services/engine_conn_list_service.hpp"
+#include "services/engine_heartbeat_monitor.hpp"
 #include "services/engine_readiness.hpp"
 
 namespace ecm::host {
@@ -24,6 +29,10 @@ struct LaunchSettings {
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(60)};
   // ecmctl installed beside ecm, given to engines as ECM_CTL so a script can `$ECM_CTL callback`.
   std::filesystem::path ctl_path;
+  // Set when the ECM runs as root and switches users: engines run as the requested user, checked
+  // against this policy. Unset: engines run as the ECM's own user; the request's user is recorded.
+  std::optional<core::UserPolicy> run_as_user;
+  std::string port_host = "127.0.0.1";  // where engine ports (sockets, reserved) are bound
 };
 
 struct LaunchOptions {
@@ -36,7 +45,7 @@ class EngineConnLaunchService {
   EngineConnLaunchService(LaunchSettings settings, PluginRegistry& registry,
                           EngineConnListService& engines, core::ResourceLedger& resources,
                           core::LinuxProcessEngineConnLaunch& processes,
-                          boost::asio::io_context& io);
+                          core::PortReservations& ports, boost::asio::io_context& io);
 
   // Launches an engine, or returns the one already made for this ticket. Throws EcmException:
   // before anything is created for invalid input, unknown type, a plugin refusal or shutdown;
@@ -60,12 +69,19 @@ class EngineConnLaunchService {
   void refuse_new_launches() { shutting_down_ = true; }
 
  private:
+  // What a launch holds until the process is spawned (sockets) or the engine ends (the rest).
+  struct Preparation;
   core::EngineConn make_record(const sdk::LaunchRequest& request,
                                const LauncherGeneration& launcher) const;
+  void assign_ports(const std::string& engine_id, const std::vector<sdk::PortRequest>& wanted,
+                    Preparation& prep);
   core::ProcessSpec prepare(const core::EngineConn& record, const sdk::LaunchRequest& request,
-                            const LauncherGeneration& launcher, EngineRuntime& runtime) const;
+                            const LauncherGeneration& launcher, Preparation& prep) const;
   void on_exit(const std::string& engine_id, const core::ExitStatus& exit);
   void on_not_ready(const std::string& engine_id);
+  void on_heartbeat_lost(const std::string& engine_id, std::chrono::milliseconds silent);
+  // Frees what an engine held (resources, reserved ports); each part once, whoever calls first.
+  void release(const std::string& engine_id);
   std::string callback_address() const;
 
   LaunchSettings settings_;
@@ -73,10 +89,12 @@ class EngineConnLaunchService {
   EngineConnListService& engines_;
   core::ResourceLedger& resources_;
   core::LinuxProcessEngineConnLaunch& processes_;
+  core::PortReservations& ports_;
   std::atomic<bool> shutting_down_{false};
   mutable std::mutex callback_mu_;
   std::string callback_address_;
-  EngineReadinessWatcher readiness_;  // last: its handlers use the members above
+  EngineReadinessWatcher readiness_;  // its handlers use the members above
+  EngineHeartbeatMonitor heartbeats_;
 };
 
 }  // namespace ecm::host

@@ -5,14 +5,24 @@
 
 namespace ecm::host {
 
+void EngineConnListService::set_store(EngineStateStore* store) {
+  std::lock_guard lock(mu_);
+  store_ = store;
+}
+
+void EngineConnListService::persist(const core::EngineConn& record) {
+  if (store_) store_->put(record);
+}
+
 std::pair<core::EngineConn, bool> EngineConnListService::add_unless_ticket_known(
     const core::EngineConn& record) {
   std::lock_guard lock(mu_);
   if (!record.ticket_id.empty()) {
     auto t = by_ticket_.find(record.ticket_id);
     if (t != by_ticket_.end()) return {engines_.at(t->second).record, false};
-    by_ticket_[record.ticket_id] = record.id;
   }
+  persist(record);
+  if (!record.ticket_id.empty()) by_ticket_[record.ticket_id] = record.id;
   engines_[record.id] = Entry{record, std::nullopt};
   return {record, true};
 }
@@ -70,8 +80,11 @@ std::optional<core::EngineConn> EngineConnListService::transition(
                           core::to_string(to));
     return std::nullopt;
   }
-  e.record.status = to;
-  if (mutate) mutate(e.record);
+  core::EngineConn next = e.record;
+  next.status = to;
+  if (mutate) mutate(next);
+  persist(next);
+  e.record = std::move(next);
   // An ended engine no longer pins its plugin generation.
   if (core::is_ended(to)) e.runtime.reset();
   return e.record;
@@ -82,7 +95,10 @@ std::optional<core::EngineConn> EngineConnListService::update(
   std::lock_guard lock(mu_);
   auto it = engines_.find(id);
   if (it == engines_.end()) return std::nullopt;
-  mutate(it->second.record);
+  core::EngineConn next = it->second.record;
+  mutate(next);
+  persist(next);
+  it->second.record = std::move(next);
   return it->second.record;
 }
 
@@ -103,6 +119,7 @@ std::optional<core::EngineConn> EngineConnListService::finish(const std::string&
   core::EngineConn ended = e.record;
   core::record_exit(ended, exit, core::Clock::now());
   if (!core::can_transition(e.record.status, ended.status)) return std::nullopt;
+  persist(ended);
   e.record = std::move(ended);
   e.runtime.reset();
   return e.record;
@@ -112,6 +129,7 @@ bool EngineConnListService::remove_ended(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = engines_.find(id);
   if (it == engines_.end() || !core::is_ended(it->second.record.status)) return false;
+  if (store_) store_->remove(id);
   if (!it->second.record.ticket_id.empty()) by_ticket_.erase(it->second.record.ticket_id);
   engines_.erase(it);
   return true;

@@ -1,5 +1,6 @@
 // EngineConnListService: the one owner of the engine table. Every change to an engine record goes
-// through here, under one lock, and status changes obey core::can_transition.
+// through here, under one lock, and status changes obey core::can_transition. With a state store,
+// every change is written to it before it enters the table: whatever a reader sees, the store has.
 #pragma once
 
 #include <chrono>
@@ -14,6 +15,7 @@
 
 #include "ecm/core/engine_conn.hpp"
 #include "ecm/core/linux_process_launch.hpp"
+#include "store/engine_state_store.hpp"
 
 namespace ecm::host {
 
@@ -30,10 +32,20 @@ struct EngineRuntime {
   int stop_signal = 15;
   std::chrono::milliseconds stop_grace{0};
   std::chrono::milliseconds launch_timeout{0};
+  std::chrono::milliseconds heartbeat_timeout{0};  // 0: heartbeats not required
 };
 
 class EngineConnListService {
  public:
+  // Without a store the table lives in memory only (unit tests). The store must outlive this.
+  explicit EngineConnListService(EngineStateStore* store = nullptr) : store_(store) {}
+  // Attaches the store once it can be opened (the daemon's state dir exists only at start), before
+  // any record is added.
+  void set_store(EngineStateStore* store);
+
+  // Each mutator below writes the new record to the store first; if that write throws, the table
+  // (and the ticket index) is left as it was and the exception propagates.
+
   // Inserts `record` unless its ticket id is already known; returns the record in the table and
   // whether it is the new one. Atomic: two launches with one ticket make one engine.
   std::pair<core::EngineConn, bool> add_unless_ticket_known(const core::EngineConn& record);
@@ -65,7 +77,11 @@ class EngineConnListService {
     core::EngineConn record;
     std::optional<EngineRuntime> runtime;  // dropped when the engine ends
   };
+  // Under mu_: writes `record` to the store, if any (throws on failure).
+  void persist(const core::EngineConn& record);
+
   mutable std::mutex mu_;
+  EngineStateStore* store_ = nullptr;
   std::map<std::string, Entry> engines_;
   std::map<std::string, std::string> by_ticket_;
 };

@@ -60,7 +60,10 @@ void EcmServiceHandler::stopEngineConns(std::vector<ecm::thrift::StopResult>& ou
 }
 
 void EcmServiceHandler::getResources(ecm::thrift::NodeResources& out) {
-  rpc("getResources", [&] { out = to_thrift(s_.resources.snapshot()); });
+  rpc("getResources", [&] {
+    out = to_thrift(s_.resources.snapshot());
+    if (s_.cleanup) out.__set_disk(to_thrift(s_.cleanup->status()));
+  });
 }
 
 void EcmServiceHandler::getEngineLog(ecm::thrift::LogPage& out,

@@ -4,6 +4,7 @@
 
 #include "EngineConnManagerService.h"
 #include "ecm/core/engine_log_reader.hpp"
+#include "services/engine_conn_cleanup_service.hpp"
 #include "services/engine_conn_kill_service.hpp"
 #include "services/engine_conn_launch_service.hpp"
 #include "services/engine_conn_list_service.hpp"
@@ -15,11 +16,16 @@ struct EcmServices {
   EngineConnListService& list;
   EngineConnKillService& kill;
   core::ResourceLedger& resources;
+  // Disk usage and clean-up counters for getResources; null: none reported.
+  const EngineConnCleanupService* cleanup = nullptr;
 };
 
 class EcmServiceHandler : public ecm::thrift::EngineConnManagerServiceIf {
  public:
-  explicit EcmServiceHandler(EcmServices services) : s_(services) {}
+  // `max_log_lines`: the most lines one getEngineLog returns ([logs] max_read_lines).
+  explicit EcmServiceHandler(EcmServices services,
+                             std::int64_t max_log_lines = core::kDefaultMaxLogLines)
+      : s_(services), logs_(max_log_lines) {}
 
   void launchEngineConn(ecm::thrift::EngineConn& out,
                         const ecm::thrift::LaunchRequest& request) override;

@@ -117,6 +117,23 @@ ecm::thrift::NodeResources to_thrift(const core::ResourceSnapshot& s) {
   return t;
 }
 
+ecm::thrift::DiskUsage to_thrift(const CleanupStatus& s) {
+  ecm::thrift::DiskUsage t;
+  t.__set_path(s.path.string());
+  if (s.disk) {
+    t.__set_total_bytes(static_cast<std::int64_t>(s.disk->total_bytes));
+    t.__set_free_bytes(static_cast<std::int64_t>(s.disk->free_bytes));
+    t.__set_used_percent(s.disk->used_percent());
+    t.__set_over_watermark(s.over_watermark);
+  }
+  t.__set_high_watermark_percent(s.high_watermark_percent);
+  t.__set_low_watermark_percent(s.low_watermark_percent);
+  t.__set_removed_by_retention(static_cast<std::int64_t>(s.removed_by_retention));
+  t.__set_removed_by_watermark(static_cast<std::int64_t>(s.removed_by_watermark));
+  if (s.last_pass) t.__set_last_pass_ms(to_ms(*s.last_pass));
+  return t;
+}
+
 ecm::thrift::EngineConn to_thrift(const core::EngineConn& e) {
   ecm::thrift::EngineConn t;
   t.__set_id(e.id);
@@ -145,6 +162,9 @@ ecm::thrift::EngineConn to_thrift(const core::EngineConn& e) {
   if (!e.last_message.empty()) t.__set_last_message(e.last_message);
   if (e.reported_pid > 0) t.__set_reported_pid(e.reported_pid);
   if (e.last_heartbeat) t.__set_last_heartbeat_ms(to_ms(*e.last_heartbeat));
+  if (!e.ports.empty()) t.__set_ports(e.ports);
+  if (e.run_as_uid) t.__set_run_as_uid(static_cast<std::int32_t>(*e.run_as_uid));
+  if (!e.unhealthy_reason.empty()) t.__set_unhealthy_reason(e.unhealthy_reason);
   return t;
 }
 

@@ -7,6 +7,7 @@
 #include "ecm/core/errors.hpp"
 #include "ecm/core/resources.hpp"
 #include "ecm/sdk/launcher.hpp"
+#include "services/engine_conn_cleanup_service.hpp"
 #include "services/engine_conn_kill_service.hpp"
 #include "services/engine_conn_list_service.hpp"
 
@@ -22,6 +23,8 @@ ecm::thrift::EcmError to_thrift(const core::EcmException& e);
 // Throws EcmException(kInvalidRequest) for negative amounts.
 core::Resource requested_resources(const ecm::thrift::LaunchRequest& r);
 ecm::thrift::NodeResources to_thrift(const core::ResourceSnapshot& s);
+// Unset fields when the disk could not be measured.
+ecm::thrift::DiskUsage to_thrift(const CleanupStatus& s);
 ecm::thrift::StopResult to_thrift(const StopOutcome& o);
 
 // An empty stream is stdout; the numbers and words as they are (EngineLogReader checks them).

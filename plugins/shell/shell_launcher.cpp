@@ -10,9 +10,25 @@ namespace {
 
 using namespace ecm::sdk;
 
+// A comma-separated list of port names ("http,admin"); empty items are skipped.
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 // The `ready_when` property: "alive" / "alive:2s" / "alive:500ms", "callback", "port:8080",
-// "log:REGEX" (a stdout line matching). Absent: ready as soon as the process exists.
-std::optional<ReadinessRule> parse_ready_when(const std::string& text) {
+// "port:NAME" (a port the engine asked for by name), "log:REGEX" (a stdout line matching).
+// Absent: ready as soon as the process exists. `ports`: the assigned ports, empty in validate().
+std::optional<ReadinessRule> parse_ready_when(const std::string& text,
+                                              const std::map<std::string, int>& ports,
+                                              const std::vector<std::string>& port_names) {
   ReadinessRule rule;
   auto colon = text.find(':');
   const std::string kind = text.substr(0, colon);
@@ -41,6 +57,12 @@ std::optional<ReadinessRule> parse_ready_when(const std::string& text) {
   if (kind == "port" && number(arg, arg.size(), n) && n > 0 && n < 65536) {
     rule.kind = ReadinessRule::Kind::kPort;
     rule.port = static_cast<int>(n);
+    return rule;
+  }
+  if (kind == "port" && std::find(port_names.begin(), port_names.end(), arg) != port_names.end()) {
+    rule.kind = ReadinessRule::Kind::kPort;
+    auto assigned = ports.find(arg);
+    rule.port = assigned == ports.end() ? 1 : assigned->second;  // 1: a placeholder in validate()
     return rule;
   }
   if (kind == "log" && !arg.empty()) {
@@ -75,17 +97,36 @@ class ShellLauncher final : public LauncherPlugin {
       return invalid_request("shell '" + shell->second + "' is not allowed on this node");
     }
     auto ready = request.properties.find("ready_when");
-    if (ready != request.properties.end() && !parse_ready_when(ready->second)) {
+    if (ready != request.properties.end() &&
+        !parse_ready_when(ready->second, {}, port_names(request))) {
       return invalid_request("ready_when '" + ready->second +
-                             "' is not alive[:DURATION], callback, port:N or log:REGEX");
+                             "' is not alive[:DURATION], callback, port:N, port:NAME or log:REGEX");
     }
     return {};
   }
 
-  ReadinessRule readiness(const LaunchRequest& request, const LaunchContext&) const override {
+  ReadinessRule readiness(const LaunchRequest& request,
+                          const LaunchContext& context) const override {
     auto ready = request.properties.find("ready_when");
     if (ready == request.properties.end()) return {};
-    return parse_ready_when(ready->second).value_or(ReadinessRule{});
+    return parse_ready_when(ready->second, context.ports, port_names(request))
+        .value_or(ReadinessRule{});
+  }
+
+  // `ports` = "NAME,...": listening sockets handed over as fds 3, 4, ...; `reserved_ports` =
+  // "NAME,...": port numbers from the node's range for a command that binds itself. Either way
+  // the command finds each number in $ECM_PORT_<NAME>.
+  std::vector<PortRequest> ports(const LaunchRequest& request) const override {
+    std::vector<PortRequest> out;
+    auto add = [&](const char* property, PortRequest::Mode mode) {
+      auto it = request.properties.find(property);
+      if (it == request.properties.end()) return;
+      for (auto& name : split_names(it->second))
+        out.push_back({name, mode});
+    };
+    add("ports", PortRequest::Mode::kSocket);
+    add("reserved_ports", PortRequest::Mode::kReserved);
+    return out;
   }
 
   Result<LaunchSpec> build(const LaunchRequest& request, const LaunchContext&) const override {
@@ -102,6 +143,13 @@ class ShellLauncher final : public LauncherPlugin {
   }
 
  private:
+  std::vector<std::string> port_names(const LaunchRequest& request) const {
+    std::vector<std::string> names;
+    for (const auto& p : ports(request))
+      names.push_back(p.name);
+    return names;
+  }
+
   std::string default_shell_;
   std::vector<std::string> allowed_shells_;
   std::map<std::string, std::string> default_env_;
@@ -111,8 +159,8 @@ LauncherPlugin* create_launcher(const PluginConfig& config) {
   return new ShellLauncher(config);
 }
 
-const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "shell", "1.1.0", kLauncherKind,
-                                   &create_launcher};
+const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "shell",          "1.2.0",
+                                   kLauncherKind,           &create_launcher, nullptr};
 
 }  // namespace
 

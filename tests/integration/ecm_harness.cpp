@@ -134,6 +134,8 @@ EcmProcess::EcmProcess(EcmOptions options, bool start_now) : options_(std::move(
   for (const auto& p : options_.test_plugins) {
     fs::copy_file(fs::path(ECM_TEST_PLUGIN_DIR) / (p + ".so"), dir_ / "plugins" / (p + ".so"));
   }
+  for (const auto& [name, text] : options_.plugin_toml)
+    write_text(dir_ / "plugin-conf" / (name + ".toml"), text);
   if (!options_.shell_toml.empty()) {
     write_text(dir_ / "plugin-conf" / "shell.toml", options_.shell_toml);
   }
@@ -158,6 +160,7 @@ std::string EcmProcess::generated_config() const {
   if (options_.stop_on_shutdown) {
     c << "stop_on_shutdown = " << (*options_.stop_on_shutdown ? "true" : "false") << "\n";
   }
+  c << "\n[users]\n" << options_.users_toml;
   c << "\n[log]\nlevel = " << toml_string(options_.log_level) << "\n";
   if (!options_.extra_toml.empty()) c << "\n" << options_.extra_toml << "\n";
   return c.str();
@@ -258,8 +261,9 @@ api::EngineConn EcmProcess::wait_for_status(const std::string& id,
                                             const std::function<bool(const api::EngineConn&)>& done,
                                             std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
-  api::EngineConn e;
   for (;;) {
+    // A fresh object each time: Thrift's read() leaves the isset flag of an absent field as it was.
+    api::EngineConn e;
     client().getEngineConn(e, id);
     if (done(e) || std::chrono::steady_clock::now() >= until) return e;
     std::this_thread::sleep_for(20ms);

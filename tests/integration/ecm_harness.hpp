@@ -30,9 +30,14 @@ struct EcmOptions {
   std::optional<std::vector<std::string>> enabled;
   // Written to <conf_dir>/shell.toml when not empty.
   std::string shell_toml;
+  // Written to <conf_dir>/NAME.toml, for any plugin.
+  std::map<std::string, std::string> plugin_toml;
   std::string stop_grace = "10s";
   std::optional<bool> stop_on_shutdown;
   std::string log_level = "info";
+  // The [users] table. Tests run as root in CI, where "auto" would switch to the requested
+  // user: by default engines run as the test's own user, and the run-as-user tests say otherwise.
+  std::string users_toml = "run_as = \"ecm\"\n";
   // Appended to the generated config as it is.
   std::string extra_toml;
 };

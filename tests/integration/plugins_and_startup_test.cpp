@@ -100,7 +100,7 @@ EcmOptions with_test_plugin(const std::string& name) {
 
 TEST(Startup, Start_WrongAbiPluginIsRefusedNamingBothAbis) {
   EcmProcess ecm(with_test_plugin("wrong_abi"), false);
-  expect_start_refused(ecm, {"wrong_abi", "ABI 2.0", "ABI 1.1"});
+  expect_start_refused(ecm, {"wrong_abi", "ABI 2.0", "ABI 1.2"});
 }
 
 TEST(Startup, Start_LibraryWithoutDescriptorIsRefused) {

@@ -2,8 +2,8 @@
 #include <ecm/sdk/sdk.hpp>
 
 namespace {
-const ecm::sdk::PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "unknown_kind", "1.0.0",
-                                             1u << 7, nullptr};
+const ecm::sdk::PluginDescriptor kDescriptor{
+    ECM_SDK_DESCRIPTOR_HEAD, "unknown_kind", "1.0.0", 1u << 7, nullptr, nullptr};
 }  // namespace
 
 ECM_PLUGIN(kDescriptor)

@@ -146,3 +146,76 @@ TEST(EcmConfig, BadResources) {
   EXPECT_EQ(parse_error("[resources]\nengine_memroy = \"1GiB\"\n").key(),
             "resources.engine_memroy");
 }
+
+TEST(EcmConfig, CleanupAndLogRotationDefaults) {
+  auto c = parse("");
+  EXPECT_EQ(c.retention, 24h);
+  EXPECT_EQ(c.cleanup_interval, 60s);
+  EXPECT_EQ(c.disk_high_watermark, 90);
+  EXPECT_EQ(c.disk_low_watermark, 80);
+  EXPECT_EQ(c.log_rotate_size, 64ull << 20);
+  EXPECT_EQ(c.log_rotate_keep, 5);
+  EXPECT_EQ(c.log_rotate_check_interval, 5s);
+  EXPECT_EQ(c.log_max_read_lines, 5000);
+  auto shipped = load_config(std::string(ECM_SOURCE_DIR) + "/conf/ecm.toml");
+  EXPECT_EQ(shipped.retention, 24h);
+  EXPECT_EQ(shipped.disk_high_watermark, 90);
+  EXPECT_EQ(shipped.log_rotate_keep, 5);
+}
+
+TEST(EcmConfig, CleanupAndLogRotationValues) {
+  auto c = parse(R"(
+[engines]
+retention = "1s"
+[cleanup]
+interval = "200ms"
+disk_high_watermark = "95.5%"
+disk_low_watermark = "1%"
+[logs]
+rotate_size = "64KiB"
+rotate_keep = 3
+rotate_check_interval = "250ms"
+max_read_lines = 100
+)");
+  EXPECT_EQ(c.retention, 1s);
+  EXPECT_EQ(c.cleanup_interval, 200ms);
+  EXPECT_DOUBLE_EQ(c.disk_high_watermark, 95.5);
+  EXPECT_DOUBLE_EQ(c.disk_low_watermark, 1);
+  EXPECT_EQ(c.log_rotate_size, 64u << 10);
+  EXPECT_EQ(c.log_rotate_keep, 3);
+  EXPECT_EQ(c.log_rotate_check_interval, 250ms);
+  EXPECT_EQ(c.log_max_read_lines, 100);
+  EXPECT_EQ(parse("[engines]\nretention = \"0s\"\n").retention, 0ms) << "0: at the next pass";
+  EXPECT_EQ(parse("[cleanup]\ndisk_high_watermark = \"100%\"\n").disk_high_watermark, 100);
+}
+
+TEST(EcmConfig, BadCleanupAndLogRotation) {
+  EXPECT_EQ(parse_error("[engines]\nretention = \"1\"\n").key(), "engines.retention");
+  EXPECT_EQ(parse_error("[cleanup]\ninterval = \"0s\"\n").key(), "cleanup.interval");
+  EXPECT_EQ(parse_error("[cleanup]\nintervall = \"1s\"\n").key(), "cleanup.intervall");
+  for (const char* bad :
+       {"\"90\"", "\"0%\"", "\"101%\"", "\"-5%\"", "\"ninety%\"", "\"90%%\"", "\" 90%\"", "90"}) {
+    SCOPED_TRACE(bad);
+    auto e = parse_error(std::string("[cleanup]\ndisk_high_watermark = ") + bad + "\n");
+    EXPECT_EQ(e.key(), "cleanup.disk_high_watermark");
+    EXPECT_EQ(e.line(), 2u);
+  }
+  // low < high, whichever of them is given; the error names the one given.
+  auto e = parse_error("[cleanup]\ndisk_high_watermark = \"70%\"\n");
+  EXPECT_EQ(e.key(), "cleanup.disk_high_watermark");
+  EXPECT_NE(std::string(e.what()).find("below the high watermark (70%)"), std::string::npos)
+      << e.what();
+  EXPECT_EQ(parse_error("[cleanup]\ndisk_low_watermark = \"90%\"\n").key(),
+            "cleanup.disk_low_watermark");
+  EXPECT_EQ(
+      parse_error("[cleanup]\ndisk_high_watermark = \"50%\"\ndisk_low_watermark = \"60%\"\n").key(),
+      "cleanup.disk_low_watermark");
+  EXPECT_EQ(parse_error("[logs]\nrotate_size = \"0B\"\n").key(), "logs.rotate_size");
+  EXPECT_EQ(parse_error("[logs]\nrotate_size = 1000\n").key(), "logs.rotate_size");
+  EXPECT_EQ(parse_error("[logs]\nrotate_keep = 0\n").key(), "logs.rotate_keep");
+  EXPECT_EQ(parse_error("[logs]\nrotate_keep = 1001\n").key(), "logs.rotate_keep");
+  EXPECT_EQ(parse_error("[logs]\nrotate_check_interval = \"0ms\"\n").key(),
+            "logs.rotate_check_interval");
+  EXPECT_EQ(parse_error("[logs]\nmax_read_lines = 0\n").key(), "logs.max_read_lines");
+  EXPECT_EQ(parse_error("[logs]\nrotate_sise = \"1MiB\"\n").key(), "logs.rotate_sise");
+}

@@ -375,3 +375,24 @@ TEST_F(LogReaderTest, TailOfALargeFileIsFast) {
 }
 
 }  // namespace
+
+// Copy-truncate rotation keeps the live file's inode; line counts cached for it before the
+// rotation must not be reused even when the new content has a newline at the old offset.
+TEST_F(LogReaderTest, CountsCachedBeforeACopyTruncateRotationAreNotReused) {
+  write("stdout", "aaaa\nb\n");  // 2 lines; its byte 6 is a newline
+  LogQuery all;
+  all.tail = 100;
+  EngineLogReader reader;
+  EXPECT_EQ(reader.read(dir_, all).end_line, 2);
+  // Rotate as the ECM does: the content to stdout.1 (a new file), then truncate stdout in place.
+  write("stdout.1", "aaaa\nb\n");
+  {
+    std::ofstream live(dir_ / "stdout", std::ios::binary | std::ios::trunc);
+    live << std::string(7, '\n') << "z\n";  // 8 lines; byte 6 is a newline too
+  }
+  auto page = reader.read(dir_, all);
+  EXPECT_EQ(page.end_line, 10);
+  ASSERT_FALSE(page.lines.empty());
+  EXPECT_EQ(page.lines.back(), "z");
+  EXPECT_EQ(page.first_line, 1);
+}

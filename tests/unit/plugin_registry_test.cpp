@@ -86,7 +86,7 @@ TEST_F(PluginRegistryTest, LoadsTheShellPluginFromAPrivateCopy) {
   auto l = r.launcher_for("shell", "");
   EXPECT_EQ(l->engine_type(), "shell");
   EXPECT_EQ(l->library().name, "shell");
-  EXPECT_EQ(l->library().version, "1.1.0");
+  EXPECT_EQ(l->library().version, "1.2.0");
   EXPECT_EQ(l->library().abi_major, sdk::kAbiMajor);
   EXPECT_EQ(l->library().sha256.size(), 64u);
   EXPECT_EQ(l->library().loaded_path, dir_ / "private" / ("shell-" + l->library().sha256 + ".so"));
@@ -105,7 +105,7 @@ TEST_F(PluginRegistryTest, PluginConfigReachesThePlugin) {
   auto r = make();
   r.load("shell");
   auto l = r.launcher_for("shell", "");
-  auto spec = l->build(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs"});
+  auto spec = l->build(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs", {}});
   EXPECT_EQ(spec.executable, "/bin/bash");
   auto bad = request("shell");
   bad.properties["shell"] = "/bin/sh";
@@ -180,7 +180,7 @@ TEST_F(PluginRegistryTest, PluginExceptionsAndGarbageBecomePluginFailures) {
   auto r = make();
   r.load("misbehaving");
   auto l = r.launcher_for("misbehaving", "");
-  const sdk::LaunchContext ctx{"ec-1", "/tmp/w", "/tmp/w/logs"};
+  const sdk::LaunchContext ctx{"ec-1", "/tmp/w", "/tmp/w/logs", {}};
   EXPECT_EQ(code_of([&] { l->validate(request("misbehaving", "throw_validate")); }),
             core::ErrorCode::kPluginFailed);
   for (const char* mode : {"throw", "throw_int", "garbage", "escape", "refuse"}) {
@@ -213,6 +213,6 @@ TEST_F(PluginRegistryTest, ReplacingTheInstalledFileDoesNotTouchTheLoadedCopy) {
   auto l = r.launcher_for("shell", "");
   // Overwrite the installed file in place with garbage: the running generation is unaffected.
   std::ofstream(dir_ / "plugins" / "shell.so", std::ios::trunc) << "garbage";
-  auto spec = l->build(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs"});
+  auto spec = l->build(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs", {}});
   EXPECT_EQ(spec.argv.back(), "echo hi");
 }

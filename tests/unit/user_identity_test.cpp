@@ -17,8 +17,9 @@ using namespace ecm::core;
 namespace {
 
 // Runs resolve_user and returns the message of the EcmException it must throw.
+// Policy refusals are kPermissionDenied; a malformed or unknown name is kInvalidRequest.
 std::string refusal(const std::string& name, const UserPolicy& policy,
-                    ErrorCode expected = ErrorCode::kInvalidRequest) {
+                    ErrorCode expected = ErrorCode::kPermissionDenied) {
   try {
     resolve_user(name, policy);
   } catch (const EcmException& e) {
@@ -122,14 +123,14 @@ TEST(UserIdentity, NobodyResolvesWithGidAndGroups) {
 
 TEST(UserIdentity, UnknownUserRefused) {
   const std::string name = "ecm_nosuchuser_" + std::to_string(getpid());
-  const std::string msg = refusal(name, UserPolicy{});
+  const std::string msg = refusal(name, UserPolicy{}, ErrorCode::kInvalidRequest);
   EXPECT_EQ(msg, "user '" + name + "' does not exist on this node");
 }
 
 TEST(UserIdentity, MalformedNameRefusedBeforeLookup) {
   for (const std::string& bad : {std::string(""), std::string("../etc"), std::string("Root"),
                                  std::string("a b"), std::string("ro\0ot", 5)}) {
-    const std::string msg = refusal(bad, UserPolicy{});
+    const std::string msg = refusal(bad, UserPolicy{}, ErrorCode::kInvalidRequest);
     EXPECT_NE(msg.find("not a valid"), std::string::npos) << msg;
   }
 }

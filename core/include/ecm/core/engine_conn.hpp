@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,6 +43,14 @@ struct EngineConn {
   std::string last_message;
   int reported_pid = 0;
   std::optional<Clock::time_point> last_heartbeat;
+  // The OS user the process runs as, when the ECM switched to the requested user (it runs as
+  // root); unset when it runs as the ECM's own user.
+  std::optional<std::uint32_t> run_as_uid;
+  // Ports assigned to the engine, by the name its plugin asked for.
+  std::map<std::string, int> ports;
+  // Set while the engine is overdue with its heartbeat (its plugin requires them); cleared by the
+  // next heartbeat. Empty: healthy as far as the ECM knows.
+  std::string unhealthy_reason;
 };
 
 // A fresh random engine id: "ec-" and 24 hex digits.

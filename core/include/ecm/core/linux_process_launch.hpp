@@ -38,6 +38,10 @@ struct ProcessSpec {
   std::string stdout_path;        // opened O_APPEND|O_CREAT in the child
   std::string stderr_path;
   std::optional<Credentials> credentials;  // switch to these before exec (the ECM must be root)
+  // Open descriptors the engine gets as fds 3, 4, ... in this order (sd_listen_fds convention);
+  // every other descriptor of the daemon is closed. With any, the child also sets
+  // LISTEN_PID=<its own pid> in its environment (only it knows the value before exec).
+  std::vector<int> inherit_fds;
 };
 
 struct ExitStatus {

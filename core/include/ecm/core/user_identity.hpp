@@ -27,10 +27,10 @@ struct UserIdentity {
 // Looks `name` up (getpwnam_r, getgrouplist; thread-safe) and applies `policy`, in this order:
 //   malformed name (not is_valid_user_name)         -> kInvalidRequest
 //   no such user on this node                        -> kInvalidRequest
-//   uid 0 and !allow_root                            -> kInvalidRequest
-//   name in deny                                     -> kInvalidRequest
-//   allow non-empty and name not in it               -> kInvalidRequest
-//   uid < min_uid and name not in allow              -> kInvalidRequest
+//   uid 0 and !allow_root                            -> kPermissionDenied
+//   name in deny                                     -> kPermissionDenied
+//   allow non-empty and name not in it               -> kPermissionDenied
+//   uid < min_uid and name not in allow              -> kPermissionDenied
 // Root, once allowed by allow_root, is not refused by min_uid (allow_root is its explicit opt-in);
 // it is still subject to deny and to a non-empty allow list. Every message names the rule that
 // refused. A failing system lookup (not "not found") throws kInternal.

@@ -26,11 +26,28 @@ struct LaunchRequest {
   std::map<std::string, std::string> env;         // environment the caller asks for
 };
 
+// A TCP port the engine needs (ABI 1.2), asked for by LauncherPlugin::ports().
+struct PortRequest {
+  enum class Mode {
+    // The host binds a listening socket (port chosen by the kernel) and hands it to the engine
+    // already open, as systemd does: fds 3, 4, ... in request order, LISTEN_FDS, LISTEN_FDNAMES
+    // and LISTEN_PID set. Nobody else can take the port between choosing and using it.
+    kSocket,
+    // For an engine that must bind itself: a port from the node's configured range, held for
+    // this engine until it ends (no other engine of this ECM gets it meanwhile).
+    kReserved,
+  };
+  std::string name;  // [A-Za-z0-9_]+, unique within the request; the engine sees ECM_PORT_<NAME>
+  Mode mode = Mode::kSocket;
+};
+
 // Where the engine will live, decided by the host before build() is called.
 struct LaunchContext {
   std::string engine_id;
   std::string work_dir;  // absolute, created by the host, the engine's own
   std::string log_dir;   // absolute, created by the host; stdout and stderr go here
+  // ABI 1.2 (appended: a 1.1 plugin never reads it). Port number of each requested port by name.
+  std::map<std::string, int> ports;
 };
 
 // How to start the engine. Paths in `directories` and `files` are relative to the work dir and may
@@ -64,6 +81,12 @@ class LauncherPlugin {
                                   const LaunchContext& context) const {
     (void)request;
     (void)context;
+    return {};
+  }
+  // ABI 1.2. The ports this request needs; the host assigns them before build() and puts the
+  // numbers in LaunchContext::ports and ECM_PORT_<NAME>. Default: none.
+  virtual std::vector<PortRequest> ports(const LaunchRequest& request) const {
+    (void)request;
     return {};
   }
   // ABI minor bumps append new virtual functions here, never above.

@@ -10,6 +10,7 @@
 
 #include <boost/dll/alias.hpp>
 
+#include "ecm/sdk/hook.hpp"
 #include "ecm/sdk/launcher.hpp"
 #include "ecm/sdk/version.hpp"
 
@@ -48,6 +49,7 @@ struct PluginConfig {
 // The kinds a plugin may provide. A plugin provides one or several.
 enum PluginKind : std::uint32_t {
   kLauncherKind = 1u << 0,
+  kHookKind = 1u << 1,  // ABI 1.2: before/after launch hooks
 };
 
 // Layout rule: abi_major and abi_minor stay the first two fields forever (the host reads them
@@ -61,6 +63,9 @@ struct PluginDescriptor {
   std::uint32_t kinds;    // PluginKind bits
   // Creates the launcher; the host owns the object and deletes it. Null when kinds lacks launcher.
   LauncherPlugin* (*create_launcher)(const PluginConfig& config);
+  // ABI 1.2. Creates the launch hook; null when kinds lacks kHookKind. The host reads this field
+  // only from plugins built against 1.2 or later.
+  LaunchHook* (*create_hook)(const PluginConfig& config);
 };
 
 }  // namespace ecm::sdk

@@ -8,7 +8,9 @@ namespace ecm::sdk {
 // A plugin built against another ABI major is refused at load. A minor bump only appends:
 // new descriptor fields at the end, new virtual functions after the existing ones.
 inline constexpr std::uint32_t kAbiMajor = 1;
-inline constexpr std::uint32_t kAbiMinor = 1;  // 1.1: LauncherPlugin::readiness()
+// 1.1: LauncherPlugin::readiness().
+// 1.2: LauncherPlugin::ports() and LaunchContext::ports; the hook kind (LaunchHook, create_hook).
+inline constexpr std::uint32_t kAbiMinor = 2;
 
 }  // namespace ecm::sdk
 
