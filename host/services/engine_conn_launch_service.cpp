@@ -31,6 +31,17 @@ void make_private_dir(const fs::path& dir) {
   }
 }
 
+// Runs an event-loop handler for one engine: an exception (the state store refusing a write)
+// is logged under the engine's id instead of escaping io_context::run() and ending the daemon.
+template <class Fn>
+void on_loop(const std::string& engine_id, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    log("engines")->error("[{}] {}", engine_id, e.what());
+  }
+}
+
 // The engine's own dir: it must not exist yet (a path someone prepared is never adopted).
 void make_new_dir(const fs::path& dir) {
   make_private_dir(dir.parent_path());
@@ -93,8 +104,11 @@ EngineConnLaunchService::EngineConnLaunchService(LaunchSettings settings, Plugin
       processes_(processes),
       ports_(ports),
       readiness_(
-          io, [this](const std::string& id) { mark_ready(id, core::EngineStatus::kRunning); },
-          [this](const std::string& id) { on_not_ready(id); }),
+          io,
+          [this](const std::string& id) {
+            on_loop(id, [&] { mark_ready(id, core::EngineStatus::kRunning); });
+          },
+          [this](const std::string& id) { on_loop(id, [&] { on_not_ready(id); }); }),
       heartbeats_(
           io,
           [this](const std::string& id) -> std::optional<core::Clock::time_point> {
@@ -102,16 +116,20 @@ EngineConnLaunchService::EngineConnLaunchService(LaunchSettings settings, Plugin
             return e ? e->last_heartbeat : std::nullopt;
           },
           [this](const std::string& id, std::chrono::milliseconds silent) {
-            const std::string why = "no heartbeat for " + core::format_duration(silent);
-            log("engines")->warn("[{}] unhealthy: {}", id, why);
-            engines_.update(id, [&](core::EngineConn& e) { e.unhealthy_reason = why; });
+            on_loop(id, [&] {
+              const std::string why = "no heartbeat for " + core::format_duration(silent);
+              log("engines")->warn("[{}] unhealthy: {}", id, why);
+              engines_.update(id, [&](core::EngineConn& e) { e.unhealthy_reason = why; });
+            });
           },
           [this](const std::string& id, std::chrono::milliseconds) {
-            log("engines")->info("[{}] heartbeats again: healthy", id);
-            engines_.update(id, [](core::EngineConn& e) { e.unhealthy_reason.clear(); });
+            on_loop(id, [&] {
+              log("engines")->info("[{}] heartbeats again: healthy", id);
+              engines_.update(id, [](core::EngineConn& e) { e.unhealthy_reason.clear(); });
+            });
           },
           [this](const std::string& id, std::chrono::milliseconds silent) {
-            on_heartbeat_lost(id, silent);
+            on_loop(id, [&] { on_heartbeat_lost(id, silent); });
           }) {}
 
 void EngineConnLaunchService::set_callback_address(const std::string& address) {
@@ -268,7 +286,14 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
       asked.cores ? asked.cores : settings_.engine_default.cores, 1};
   if (prep.identity) fresh.run_as_uid = prep.identity->credentials.uid;
   resources_.lock(fresh.id, fresh.resources);
-  auto [record, inserted] = engines_.add_unless_ticket_known(fresh);
+  std::pair<core::EngineConn, bool> added;
+  try {
+    added = engines_.add_unless_ticket_known(fresh);
+  } catch (...) {  // the store refused the record: nothing of this launch may stay locked
+    resources_.release(fresh.id);
+    throw;
+  }
+  auto& [record, inserted] = added;
   if (!inserted) {  // the same ticket raced in from another connection
     resources_.release(fresh.id);
     log("launch")->info("[{}] ticket {} already launched: returning the existing engine", record.id,
@@ -396,10 +421,17 @@ void EngineConnLaunchService::on_exit(const std::string& engine_id, const core::
   heartbeats_.forget(engine_id);
   // Released first: once a caller sees the engine ended, its resources are already free.
   release(engine_id);
-  auto ended = engines_.finish(engine_id, exit);
-  if (ended) {
-    log("engines")->info("[{}] ended {}: {}", engine_id, core::to_string(ended->status),
-                         core::describe_exit(exit));
+  try {
+    auto ended = engines_.finish(engine_id, exit);
+    if (ended) {
+      log("engines")->info("[{}] ended {}: {}", engine_id, core::to_string(ended->status),
+                           core::describe_exit(exit));
+    }
+  } catch (const std::exception& e) {
+    // On an event-loop thread: an exception here would end the daemon. The record keeps its
+    // last stored state; the exit is in the log.
+    log("engines")->error("[{}] ended ({}) but its record could not be written: {}", engine_id,
+                          core::describe_exit(exit), e.what());
   }
 }
 

@@ -8,7 +8,10 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>

@@ -354,4 +354,32 @@ std::vector<std::filesystem::path> tree(const std::filesystem::path& root) {
   return out;
 }
 
+EngineCallbackClient::EngineCallbackClient(const std::string& address) {
+  namespace at = ::apache::thrift;
+  const auto colon = address.rfind(':');
+  auto socket = std::make_shared<at::transport::TSocket>(address.substr(0, colon),
+                                                         std::stoi(address.substr(colon + 1)));
+  transport_ = std::make_shared<at::transport::TBufferedTransport>(socket);
+  client_ = std::make_unique<api::EngineConnCallbackServiceClient>(
+      std::make_shared<at::protocol::TBinaryProtocol>(transport_));
+  transport_->open();
+}
+
+EngineCallbackClient::~EngineCallbackClient() {
+  transport_->close();
+}
+
+std::map<std::string, std::string> engine_environment(const api::EngineConn& engine) {
+  const std::string out = engine.log_dir + "/stdout";
+  eventually([&] { return read_file(out).find("ECM_ENGINE_TOKEN=") != std::string::npos; });
+  std::map<std::string, std::string> env;
+  std::istringstream in(read_file(out));
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return env;
+}
+
 }  // namespace ecm::itest

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "EngineConnCallbackService.h"
 #include "EngineConnManagerService.h"
 
 namespace ecm::itest {
@@ -122,6 +123,23 @@ class EcmProcess {
   std::unique_ptr<EcmClient> client_;
   std::vector<int> tracked_groups_;
 };
+
+// A connection to the engine callback service, as an engine would open one.
+class EngineCallbackClient {
+ public:
+  explicit EngineCallbackClient(const std::string& address);  // HOST:PORT
+  ~EngineCallbackClient();
+  EngineCallbackClient(const EngineCallbackClient&) = delete;
+  EngineCallbackClient& operator=(const EngineCallbackClient&) = delete;
+  api::EngineConnCallbackServiceClient* operator->() { return client_.get(); }
+
+ private:
+  std::shared_ptr<::apache::thrift::transport::TTransport> transport_;
+  std::unique_ptr<api::EngineConnCallbackServiceClient> client_;
+};
+
+// The environment of an engine that ran `env` first thing (its stdout), once it is there.
+std::map<std::string, std::string> engine_environment(const api::EngineConn& engine);
 
 // The request of a `shell` engine running `command`.
 api::LaunchRequest shell_request(const std::string& user, const std::string& command);

@@ -6,60 +6,16 @@
 
 #include <gtest/gtest.h>
 
-#include <sstream>
-
-#include <thrift/protocol/TBinaryProtocol.h>
-#include <thrift/transport/TBufferTransports.h>
-#include <thrift/transport/TSocket.h>
-
-#include "EngineConnCallbackService.h"
 #include "ecm_harness.hpp"
 
 namespace ecm::itest {
 namespace {
-
-namespace at = apache::thrift;
 
 api::LaunchRequest ready_request(const std::string& command, const std::string& ready_when) {
   auto r = shell_request("alice", command);
   r.properties["ready_when"] = ready_when;
   return r;
 }
-
-// The engine's environment, as it printed it with `env` to its stdout.
-std::map<std::string, std::string> engine_env(EcmProcess& ecm, const api::EngineConn& e) {
-  std::map<std::string, std::string> env;
-  eventually([&] {
-    return read_file(e.log_dir + "/stdout").find("ECM_ENGINE_TOKEN=") != std::string::npos;
-  });
-  std::istringstream in(read_file(e.log_dir + "/stdout"));
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  (void)ecm;
-  return env;
-}
-
-class CallbackClient {
- public:
-  explicit CallbackClient(const std::string& address) {
-    auto colon = address.rfind(':');
-    auto socket = std::make_shared<at::transport::TSocket>(address.substr(0, colon),
-                                                           std::stoi(address.substr(colon + 1)));
-    transport_ = std::make_shared<at::transport::TBufferedTransport>(socket);
-    client_ = std::make_unique<api::EngineConnCallbackServiceClient>(
-        std::make_shared<at::protocol::TBinaryProtocol>(transport_));
-    transport_->open();
-  }
-  ~CallbackClient() { transport_->close(); }
-  api::EngineConnCallbackServiceClient* operator->() { return client_.get(); }
-
- private:
-  std::shared_ptr<at::transport::TTransport> transport_;
-  std::unique_ptr<api::EngineConnCallbackServiceClient> client_;
-};
 
 api::NodeResources resources(EcmProcess& ecm) {
   api::NodeResources r;
@@ -140,10 +96,10 @@ TEST(Readiness, BadReadyWhenIsInvalidRequest) {
 TEST(Callback, EngineReportsItselfOnlyWithItsToken) {
   EcmProcess ecm;
   auto e = ecm.launch(ready_request("env; sleep 600", "callback"));
-  auto env = engine_env(ecm, e);
+  auto env = engine_environment(e);
   ASSERT_EQ(env["ECM_ENGINE_ID"], e.id);
   ASSERT_EQ(env["ECM_ENGINE_TOKEN"].size(), 32u);
-  CallbackClient cb(env["ECM_CALLBACK_ADDRESS"]);
+  EngineCallbackClient cb(env["ECM_CALLBACK_ADDRESS"]);
 
   api::EngineReport report;
   report.__set_engine_id(e.id);
