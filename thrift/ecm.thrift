@@ -14,6 +14,10 @@ enum ErrorCode {
   LAUNCH_FAILED = 8,
   // A caller speaking for an engine it is not (wrong engine token).
   PERMISSION_DENIED = 9,
+  // The node takes no new engines now: its health (overload, unhealthy, or as the RM set it).
+  NODE_UNAVAILABLE = 10,
+  // unloadPlugin without force while engines the plugin launched still run.
+  PLUGIN_BUSY = 11,
 }
 
 // The one error every method throws: a code the caller can act on and a human message.
@@ -187,6 +191,118 @@ struct LogPage {
   5: optional i64 end_line,
 }
 
+// The ECM's own state (ECMHealthReport's status).
+enum EcmStatus {
+  STARTING = 1,
+  RUNNING = 2,
+  SHUTTING_DOWN = 3,
+}
+
+// Node health as Linkis names it (NodeHealthy). STOCK_AVAILABLE: serving its engines but taking no
+// new ones (overload); STOCK_UNAVAILABLE: taking none and its engines should be moved.
+enum NodeHealth {
+  HEALTHY = 1,
+  WARN = 2,
+  UNHEALTHY = 3,
+  STOCK_AVAILABLE = 4,
+  STOCK_UNAVAILABLE = 5,
+}
+
+// ECMHealthReport + NodeHealthReport: what the ECM says of itself and of its node.
+struct HealthReport {
+  1: optional EcmStatus status,
+  2: optional NodeHealth health,
+  // Why the health is not HEALTHY, one line per cause ("memory available 3% < 5%").
+  3: optional list<string> reasons,
+  // The health was set by the RM (setHealth) and is kept until the RM clears it.
+  4: optional bool set_by_rm,
+  5: optional i64 memory_total_bytes,
+  6: optional i64 memory_available_bytes,
+  // Busy share of all CPUs between the last two samples, 0..100.
+  7: optional double cpu_busy_percent,
+  8: optional double load1,
+  9: optional DiskUsage work_disk,
+  // Launches that failed one after the other, up to now (0 after any success).
+  10: optional i32 launch_failures_in_a_row,
+  11: optional i64 plugin_failures,
+  12: optional i64 reported_at_ms,
+  // The ECM's own judgement, also while the RM's health is kept (set_by_rm).
+  13: optional NodeHealth assessed_health,
+}
+
+struct SetHealthRequest {
+  // The health to keep; unset with clear = true gives the health back to the ECM's own judgement.
+  1: optional NodeHealth health,
+  2: optional string reason,
+  3: optional bool clear,
+}
+
+// One histogram bucket: observations <= le_ms (cumulative, as Prometheus counts).
+struct HistogramBucket {
+  1: optional double le_ms,
+  2: optional i64 count,
+}
+
+// ECMMetrics: counters since the ECM started, and gauges as of now.
+struct Metrics {
+  1: optional NodeResources resources,
+  // Engines in the table by status name ("Running") and by engine type.
+  2: optional map<string, i32> engines_by_status,
+  3: optional map<string, i32> engines_by_type,
+  4: optional i64 launches_started,
+  // Reached an available state.
+  5: optional i64 launches_succeeded,
+  // Failed before becoming available (timeout included).
+  6: optional i64 launches_failed,
+  7: optional i64 launches_timed_out,
+  // Engines stopped, by stop reason ("request", "launch timeout", "heartbeat lost", "ECM shutdown").
+  8: optional map<string, i64> stops_by_reason,
+  // From the launch request to the process being spawned; the last bucket is +Inf.
+  9: optional list<HistogramBucket> launch_latency_buckets,
+  10: optional double launch_latency_sum_ms,
+  11: optional i64 launch_latency_count,
+  12: optional i64 plugin_calls,
+  13: optional i64 plugin_failures,
+  14: optional i64 uptime_ms,
+  // ECM events published, and events a listener lost because its queue was full.
+  15: optional i64 events_published,
+  16: optional i64 event_bus_drops,
+}
+
+// One generation of a loaded plugin: the serving one, or an older one engines still hold.
+struct PluginGeneration {
+  1: optional i64 generation,
+  2: optional string version,
+  // The SDK ABI the plugin was built against ("1.3").
+  3: optional string abi,
+  4: optional string sha256,
+  5: optional i64 loaded_at_ms,
+  // New launches and events go to the serving generation.
+  6: optional bool serving,
+  // Live engines launched by this generation (they keep it loaded until they end).
+  7: optional i32 engines,
+}
+
+struct PluginInfo {
+  1: optional string name,
+  // "launcher", "hook", "listener"
+  2: optional list<string> kinds,
+  3: optional string engine_type,
+  // The file the serving generation was loaded from.
+  4: optional string file,
+  // False: unloaded; the generations listed are still held by engines.
+  5: optional bool loaded,
+  // The serving generation first, then older ones, newest first.
+  6: optional list<PluginGeneration> generations,
+}
+
+struct UnloadPluginRequest {
+  1: optional string name,
+  // Unload although engines of the plugin run: no new launches at once, the library leaves when
+  // the last of them ends.
+  2: optional bool force,
+}
+
 service EngineConnManagerService {
   EngineConn launchEngineConn(1: LaunchRequest request) throws (1: EcmError error),
   EngineConn getEngineConn(1: string engine_id) throws (1: EcmError error),
@@ -198,4 +314,18 @@ service EngineConnManagerService {
   // Lines of an engine's log stream: NOT_FOUND for an unknown engine or stream, INVALID_REQUEST
   // for a bad stream name, negative numbers, tail with from_line, or an invalid record_pattern.
   LogPage getEngineLog(1: LogRequest request) throws (1: EcmError error),
+  HealthReport getHealthReport() throws (1: EcmError error),
+  Metrics getMetrics() throws (1: EcmError error),
+  // The RM's word on this node's health, kept over the ECM's own judgement until cleared.
+  HealthReport setHealth(1: SetHealthRequest request) throws (1: EcmError error),
+  // Every loaded plugin, and unloaded ones whose generations engines still hold.
+  list<PluginInfo> listPlugins() throws (1: EcmError error),
+  // Loads <plugins.dir>/NAME.so anew (hot swap). PLUGIN_FAILED when the file is refused: the
+  // old generation keeps serving.
+  PluginInfo reloadPlugin(1: string name) throws (1: EcmError error),
+  // Loads the plugin file at an absolute path on the ECM's machine; its name is the file name
+  // without ".so".
+  PluginInfo loadPlugin(1: string path) throws (1: EcmError error),
+  // PLUGIN_BUSY while engines of the plugin run and force is not set.
+  PluginInfo unloadPlugin(1: UnloadPluginRequest request) throws (1: EcmError error),
 }

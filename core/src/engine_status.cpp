@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include <boost/algorithm/string/predicate.hpp>
+
 namespace ecm::core {
 namespace {
 
@@ -29,12 +31,7 @@ std::string_view to_string(EngineStatus s) {
 
 std::optional<EngineStatus> engine_status_from_string(std::string_view text) {
   for (const auto& [status, name] : kNames) {
-    if (name.size() != text.size()) continue;
-    bool same = true;
-    for (std::size_t i = 0; i < name.size() && same; ++i) {
-      same = (name[i] | 0x20) == (text[i] | 0x20);
-    }
-    if (same) return status;
+    if (boost::algorithm::iequals(name, text)) return status;
   }
   return std::nullopt;
 }

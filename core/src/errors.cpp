@@ -22,6 +22,10 @@ std::string_view to_string(ErrorCode code) {
       return "LAUNCH_FAILED";
     case ErrorCode::kPermissionDenied:
       return "PERMISSION_DENIED";
+    case ErrorCode::kNodeUnavailable:
+      return "NODE_UNAVAILABLE";
+    case ErrorCode::kPluginBusy:
+      return "PLUGIN_BUSY";
   }
   return "INTERNAL";
 }

@@ -67,6 +67,19 @@ void read_plugins(TomlReader& t, EcmConfig& c, const std::filesystem::path& base
     }
     c.enabled_plugins = *v;
   }
+  if (auto v = t.boolean("watch")) c.watch_plugins = *v;
+  if (auto v = t.duration("watch_debounce")) {
+    if (v->count() < 10 || *v > std::chrono::minutes(1)) {
+      t.fail("watch_debounce", "must be from 10ms to 1m");
+    }
+    c.watch_debounce = *v;
+  }
+  t.refuse_unknown_keys();
+}
+
+void read_events(TomlReader& t, EcmConfig& c) {
+  if (auto v = t.integer("queue_capacity", 16, 1'000'000))
+    c.event_queue_capacity = static_cast<std::size_t>(*v);
   t.refuse_unknown_keys();
 }
 
@@ -187,12 +200,75 @@ void read_logs(TomlReader& t, EcmConfig& c) {
   t.refuse_unknown_keys();
 }
 
+void read_health(TomlReader& t, EcmConfig& c, const std::filesystem::path& base) {
+  if (auto v = t.duration("sample_interval")) {
+    if (v->count() == 0) t.fail("sample_interval", "must be more than 0s");
+    c.health_sample_interval = *v;
+  }
+  if (auto v = t.integer("cpu_overload_percent", 1, 100)) {
+    c.cpu_overload_percent = static_cast<double>(*v);
+  }
+  if (auto v = t.integer("memory_min_available_percent", 0, 99)) {
+    c.memory_min_available_percent = static_cast<double>(*v);
+  }
+  if (auto v = t.integer("launch_failures_unhealthy", 0, 1000000)) {
+    c.launch_failures_unhealthy = static_cast<int>(*v);
+  }
+  for (auto [key, path] :
+       {std::pair{"proc_meminfo", &c.proc_meminfo}, std::pair{"proc_stat", &c.proc_stat},
+        std::pair{"proc_loadavg", &c.proc_loadavg}}) {
+    if (auto v = t.string(key)) {
+      if (v->empty()) t.fail(key, "must not be empty");
+      *path = resolve(base, *v);
+    }
+  }
+  t.refuse_unknown_keys();
+}
+
+void read_metrics(TomlReader& t, EcmConfig& c) {
+  if (auto v = t.string("listen"); v && !v->empty()) {
+    std::tie(c.metrics_host, c.metrics_port) = *read_listen(t, "listen");
+    c.metrics_enabled = true;
+  }
+  t.refuse_unknown_keys();
+}
+
 void read_log(TomlReader& t, EcmConfig& c) {
   if (auto v = t.string("level")) {
     if (spdlog::level::from_str(*v) == spdlog::level::off && *v != "off") {
       t.fail("level", "'" + *v + "' is not one of trace, debug, info, warn, error, critical, off");
     }
     c.log_level = *v;
+  }
+  t.refuse_unknown_keys();
+}
+
+void read_rm(TomlReader& t, EcmConfig& c) {
+  // An empty address is the same as none: standalone.
+  if (auto a = t.string("address"); a && !a->empty()) {
+    auto l = read_listen(t, "address");
+    if (l->second == 0) t.fail("address", "'" + *a + "' needs a port 1..65535");
+    std::tie(c.rm_host, c.rm_port) = *l;
+  }
+  if (auto v = t.duration("report_interval")) {
+    if (v->count() == 0) t.fail("report_interval", "must be more than 0s");
+    c.report_interval = *v;
+  }
+  if (auto v = t.string_list("labels")) {
+    for (const auto& kv : *v) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) t.fail("labels", "'" + kv + "' is not KEY=VALUE");
+      c.rm_labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+  if (auto v = t.string("ecm_id")) {
+    if (!core::is_safe_name(*v)) t.fail("ecm_id", "'" + *v + "' is not a name ([A-Za-z0-9._-])");
+    c.ecm_id = *v;
+  }
+  if (auto a = t.string("advertise_address"); a && !a->empty()) {
+    auto l = read_listen(t, "advertise_address");
+    if (l->second == 0) t.fail("advertise_address", "'" + *a + "' needs a port 1..65535");
+    c.advertise_address = *a;
   }
   t.refuse_unknown_keys();
 }
@@ -210,6 +286,7 @@ EcmConfig read(const toml::table& root, const std::string& source_name,
   if (auto t = top.table("server")) read_server(*t, c);
   if (auto t = top.table("paths")) read_paths(*t, c, base);
   if (auto t = top.table("plugins")) read_plugins(*t, c, base);
+  if (auto t = top.table("events")) read_events(*t, c);
   if (auto t = top.table("engines")) read_engines(*t, c);
   if (auto t = top.table("resources")) read_resources(*t, c);
   if (auto t = top.table("users")) read_users(*t, c);
@@ -217,6 +294,9 @@ EcmConfig read(const toml::table& root, const std::string& source_name,
   if (auto t = top.table("log")) read_log(*t, c);
   if (auto t = top.table("cleanup")) read_cleanup(*t, c);
   if (auto t = top.table("logs")) read_logs(*t, c);
+  if (auto t = top.table("rm")) read_rm(*t, c);
+  if (auto t = top.table("health")) read_health(*t, c, base);
+  if (auto t = top.table("metrics")) read_metrics(*t, c);
   top.refuse_unknown_keys();
   return c;
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ struct EcmConfig {
   std::filesystem::path plugin_dir;       // NAME.so
   std::filesystem::path plugin_conf_dir;  // NAME.toml
   std::vector<std::string> enabled_plugins;
+  // Reload a loaded plugin when its NAME.so in plugin_dir is replaced, after this much quiet.
+  bool watch_plugins = false;
+  std::chrono::milliseconds watch_debounce{500};
+  // [events]: the queue of each listener; events beyond it are dropped for that listener.
+  std::size_t event_queue_capacity = 4096;
   // [engines]
   std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};
   bool stop_on_shutdown = true;
@@ -61,8 +67,32 @@ struct EcmConfig {
   int log_rotate_keep = 5;
   std::chrono::milliseconds log_rotate_check_interval{std::chrono::seconds(5)};
   std::int64_t log_max_read_lines = 5000;
+  // [health] a sample every `health_sample_interval`; busy CPU over cpu_overload_percent or
+  // MemAvailable under memory_min_available_percent of MemTotal in two samples in a row makes the
+  // node StockAvailable (no new engines); launch_failures_unhealthy launches failed in a row make
+  // it UnHealthy (0: never). The /proc files are read where these paths say (tests point them at
+  // files of their own).
+  std::chrono::milliseconds health_sample_interval{std::chrono::seconds(5)};
+  double cpu_overload_percent = 95;
+  double memory_min_available_percent = 5;
+  int launch_failures_unhealthy = 5;
+  std::filesystem::path proc_meminfo = "/proc/meminfo";
+  std::filesystem::path proc_stat = "/proc/stat";
+  std::filesystem::path proc_loadavg = "/proc/loadavg";
+  // [metrics] Prometheus /metrics and /healthz over HTTP on HOST:PORT (port 0: any free port,
+  // written to <state_dir>/metrics.address). Empty: off.
+  std::string metrics_host;
+  std::uint16_t metrics_port = 0;
+  bool metrics_enabled = false;
   // [log]
   std::string log_level = "info";
+  // [rm] the RM this ECM reports to (ECMRegisterService). No address: standalone, nothing runs.
+  std::string rm_host;
+  std::uint16_t rm_port = 0;
+  std::chrono::milliseconds report_interval{std::chrono::seconds(10)};
+  std::map<std::string, std::string> rm_labels;  // labels = ["k=v", ...]
+  std::string ecm_id;                            // empty: made once and kept in <state_dir>/ecm.id
+  std::string advertise_address;  // HOST:PORT; empty: the listen host and the bound port
 
   std::filesystem::path source;  // the file this came from
 };

@@ -29,6 +29,18 @@ constexpr std::array kCommands{
                 "[--grep W]... [--exclude W]... [--record-pattern RE] [-f]",
                 "Print an engine's log lines; -f follows them until the engine has ended.",
                 define_logs, run_logs},
+    CommandSpec{"health", "health",
+                "Print the ECM's status and its node's health (Healthy, WARN, UnHealthy, "
+                "StockAvailable, StockUnavailable) with the reasons and readings behind it.",
+                nullptr, run_health},
+    CommandSpec{"metrics", "metrics",
+                "Print the ECM's metrics: engines by status and type, launches, stops, launch "
+                "latency, plugin calls, resources.",
+                nullptr, run_metrics},
+    CommandSpec{"plugins", "plugins [list | reload NAME | load PATH | unload NAME [--force]]",
+                "List the loaded plugins with the engines holding each generation, or hot-swap "
+                "one: reload its file, load a new file, unload it.",
+                define_plugins, run_plugins},
     CommandSpec{"callback",
                 "callback (--status S | --heartbeat) [--address A] [--message M] [--pid P]",
                 "Report for the engine this runs in (ECM_ENGINE_ID, ECM_ENGINE_TOKEN) to the "

@@ -76,4 +76,12 @@ void run_callback(Context& ctx);
 void define_logs(CommandOptions& o);
 void run_logs(Context& ctx);
 
+// The ECM's health and metrics (ctl_health_commands.cpp).
+void run_health(Context& ctx);
+void run_metrics(Context& ctx);
+
+// The plugins of a live ECM and their hot swap (ctl_plugin_commands.cpp).
+void define_plugins(CommandOptions& o);
+void run_plugins(Context& ctx);
+
 }  // namespace ecm::ctl

@@ -1,15 +1,22 @@
 #include "daemon/ecm_daemon.hpp"
 
+#include <unistd.h>
+
+#include <cstring>
 #include <fstream>
 #include <future>
 
+#include <thrift/TOutput.h>
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/server/TThreadedServer.h>
 #include <thrift/transport/TBufferTransports.h>
 #include <thrift/transport/TServerSocket.h>
 
+#include "ecm/thrift/listen_signal.hpp"
+#include "http/prometheus_text.hpp"
 #include "thrift/ecm_service_handler.hpp"
 #include "thrift/engine_callback_handler.hpp"
+#include "thrift/thrift_convert.hpp"
 #include "util/log.hpp"
 
 namespace ecm::host {
@@ -17,17 +24,7 @@ namespace {
 
 namespace at = apache::thrift;
 
-// Tells start() the port once the server socket listens (port 0 picks a free one).
-class ListenSignal : public at::server::TServerEventHandler {
- public:
-  ListenSignal(std::shared_ptr<at::transport::TServerSocket> socket, std::promise<int> promise)
-      : socket_(std::move(socket)), promise_(std::move(promise)) {}
-  void preServe() override { promise_.set_value(socket_->getPort()); }
-
- private:
-  std::shared_ptr<at::transport::TServerSocket> socket_;
-  std::promise<int> promise_;
-};
+using thrift_support::ListenSignal;
 
 // ecmctl as installed beside this ecm binary; empty when it is not there.
 std::filesystem::path sibling_ecmctl() {
@@ -59,6 +56,18 @@ CleanupSettings cleanup_settings(const EcmConfig& c) {
   return s;
 }
 
+HealthSettings health_settings(const EcmConfig& c) {
+  HealthSettings s;
+  s.sample_interval = c.health_sample_interval;
+  s.thresholds.cpu_overload_percent = c.cpu_overload_percent;
+  s.thresholds.memory_min_available_percent = c.memory_min_available_percent;
+  s.thresholds.launch_failures_unhealthy = c.launch_failures_unhealthy;
+  s.proc_meminfo = c.proc_meminfo;
+  s.proc_stat = c.proc_stat;
+  s.proc_loadavg = c.proc_loadavg;
+  return s;
+}
+
 LogRotationSettings log_rotation_settings(const EcmConfig& c) {
   return {c.work_root, c.log_rotate_size, c.log_rotate_keep, c.log_rotate_check_interval};
 }
@@ -68,7 +77,7 @@ LogRotationSettings log_rotation_settings(const EcmConfig& c) {
 EcmDaemon::EcmDaemon(EcmConfig config)
     : config_(std::move(config)),
       processes_(io_),
-      registry_(config_.plugin_dir, config_.plugin_conf_dir, config_.state_dir / "plugins"),
+      registry_(config_.plugin_dir, config_.plugin_conf_dir, config_.state_dir / "plugins", &bus_),
       resources_(config_.capacity, config_.protected_),
       ports_(config_.port_range),
       launch_({config_.work_root, config_.stop_grace, config_.engine_default,
@@ -77,7 +86,56 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       kill_(engines_, processes_),
       callbacks_(engines_, launch_),
       cleanup_(cleanup_settings(config_), engines_, io_),
-      log_rotation_(log_rotation_settings(config_), engines_, io_, cleanup_.executor()) {}
+      log_rotation_(log_rotation_settings(config_), engines_, io_, cleanup_.executor()),
+      metrics_(engines_, resources_, &registry_.call_stats()),
+      health_(health_settings(config_), metrics_, &cleanup_, io_),
+      plugins_(registry_, engines_) {
+  // New engines only while the node's health takes them (Healthy, WARN).
+  launch_.set_admission_check([this] { return health_.launch_refusal(); });
+  launch_.set_latency_observer(
+      [this](std::chrono::microseconds latency) { metrics_.observe_launch_latency(latency); });
+  metrics_.set_event_bus(&bus_);
+  registry_.set_listener_queue_capacity(config_.event_queue_capacity);
+  connect_events();
+}
+
+void EcmDaemon::connect_events() {
+  auto engine_event = [](sdk::EventKind kind, const core::EngineConn& e) {
+    sdk::Event event;
+    event.kind = kind;
+    event.engine_id = e.id;
+    event.user = e.user;
+    event.engine_type = e.engine_type;
+    return event;
+  };
+  engines_.add_status_observer(
+      [this, engine_event](core::EngineStatus from, const core::EngineConn& e) {
+        auto event = engine_event(sdk::EventKind::kEngineStateChanged, e);
+        // A new engine is reported as Starting -> Starting: it entered the table.
+        event.from = std::string(core::to_string(from));
+        event.to = std::string(core::to_string(e.status));
+        event.reason = !e.failure_reason.empty() ? e.failure_reason : e.stop_reason;
+        event.pid = e.pid;
+        bus_.publish(std::move(event));
+      });
+  launch_.set_event_sink([this](sdk::Event event) { bus_.publish(std::move(event)); });
+  log_rotation_.set_rotation_observer(
+      [this, engine_event](const core::EngineConn& e, const std::string& stream) {
+        auto event = engine_event(sdk::EventKind::kEngineLogRotated, e);
+        event.message = stream;
+        event.reason = "larger than " + std::to_string(config_.log_rotate_size) + " bytes";
+        bus_.publish(std::move(event));
+      });
+  health_.set_health_observer(
+      [this](core::NodeHealth from, core::NodeHealth to, const std::string& reason) {
+        sdk::Event event;
+        event.kind = sdk::EventKind::kEcmHealthChanged;
+        event.from = std::string(core::to_string(from));
+        event.to = std::string(core::to_string(to));
+        event.reason = reason;
+        bus_.publish(std::move(event));
+      });
+}
 
 EcmDaemon::~EcmDaemon() {
   shutdown();
@@ -89,8 +147,20 @@ void EcmDaemon::start() {
   // Before anything can add an engine: every record is written to the store before it is seen.
   store_.emplace(config_.state_dir / "ecm.db");
   engines_.set_store(&*store_);
-  for (const auto& name : config_.enabled_plugins)
-    registry_.load(name);
+  try {
+    for (const auto& name : config_.enabled_plugins)
+      registry_.load(name);
+  } catch (...) {
+    bus_.stop();
+    throw;
+  }
+  {
+    // After the plugins load, so listener plugins hear it too.
+    sdk::Event starting;
+    starting.kind = sdk::EventKind::kEcmStarting;
+    starting.message = "pid " + std::to_string(::getpid());
+    bus_.publish(std::move(starting));
+  }
 
   guard_.emplace(io_.get_executor());
   for (unsigned i = 0; i < config_.io_threads; ++i) {
@@ -98,6 +168,18 @@ void EcmDaemon::start() {
   }
   cleanup_.start();
   log_rotation_.start();
+  if (config_.watch_plugins) {
+    plugin_watcher_.emplace(
+        config_.plugin_dir, config_.watch_debounce, io_,
+        [this](const std::string& name) {
+          auto info = registry_.find(name);
+          return info && info->loaded;
+        },
+        [this](const std::string& name) { plugins_.reload(name); });
+    plugin_watcher_->start();
+  }
+  health_.start();  // after the clean-up's first disk measure, which it reports
+  if (!config_.rm_host.empty()) make_register_service();
 
   started_ = true;
   // Engines call back on their own port, so the RM-facing one can be secured on its own.
@@ -107,15 +189,75 @@ void EcmDaemon::start() {
   launch_.set_callback_address(config_.callback_host + ":" + std::to_string(callback_server_.port));
   main_server_ = serve_thrift(std::make_shared<ecm::thrift::EngineConnManagerServiceProcessor>(
                                   std::make_shared<EcmServiceHandler>(
-                                      EcmServices{launch_, engines_, kill_, resources_, &cleanup_},
+                                      EcmServices{launch_, engines_, kill_, resources_, &cleanup_,
+                                                  &health_, &metrics_, &plugins_},
                                       config_.log_max_read_lines)),
                               config_.listen_host, config_.listen_port, server_thread_);
   port_ = main_server_.port;
   log("daemon")->info("capacity: {}; protected: {}", core::describe(config_.capacity),
                       core::describe(config_.protected_));
+  if (config_.metrics_enabled) {
+    metrics_http_.emplace(MetricsHttpHandlers{
+        [this] { return prometheus_text(metrics_.snapshot(), health_.report()); },
+        [this] {
+          auto r = health_.report();
+          return std::pair{core::takes_new_engines(r.health), std::string(to_string(r.health))};
+        }});
+    std::uint16_t metrics_port = 0;
+    try {
+      metrics_port = metrics_http_->start(config_.metrics_host, config_.metrics_port);
+    } catch (...) {
+      shutdown();
+      throw;
+    }
+    write_metrics_address_file(metrics_port);
+    log("daemon")->info("metrics on http://{}:{}/metrics", config_.metrics_host, metrics_port);
+  }
   write_address_file();
+  health_.set_status(core::EcmStatus::kRunning);
   log("daemon")->info("ECM serving on {}:{} ({} plugin(s), work root {})", config_.listen_host,
                       port_, config_.enabled_plugins.size(), config_.work_root.string());
+  if (rm_) rm_->start(advertise_address());
+}
+
+void EcmDaemon::make_register_service() {
+  // Thrift prints every failed socket call to stderr itself; while the RM is away its client
+  // retries with backoff and logs once per change of state, so socket lines go to debug.
+  at::GlobalOutput.setOutputFunction([](const char* message) {
+    if (std::strstr(message, "TSocket::") != nullptr) {
+      log("thrift")->debug("{}", message);
+    } else {
+      log("thrift")->warn("{}", message);
+    }
+  });
+  RegisterSettings s;
+  s.rm_host = config_.rm_host;
+  s.rm_port = config_.rm_port;
+  s.report_interval = config_.report_interval;
+  s.labels = config_.rm_labels;
+  s.ecm_id = config_.ecm_id.empty()
+                 ? ECMRegisterService::load_or_create_ecm_id(config_.state_dir / "ecm.id")
+                 : config_.ecm_id;
+  rm_.emplace(
+      std::move(s), engines_, [this] { return to_thrift(health_.report()); },
+      [this] {
+        auto m = to_thrift(metrics_.snapshot());
+        if (m.__isset.resources && !m.resources.__isset.disk) {
+          m.resources.__set_disk(to_thrift(cleanup_.status()));
+        }
+        return m;
+      });
+}
+
+std::string EcmDaemon::advertise_address() const {
+  if (!config_.advertise_address.empty()) return config_.advertise_address;
+  // A wildcard listen address tells the RM nothing: name the machine instead.
+  if (config_.listen_host == "0.0.0.0" || config_.listen_host == "::") {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) == 0)
+      return std::string(name) + ":" + std::to_string(port_);
+  }
+  return config_.listen_host + ":" + std::to_string(port_);
 }
 
 EcmDaemon::ThriftServer EcmDaemon::serve_thrift(
@@ -160,10 +302,27 @@ void EcmDaemon::write_address_file() const {
   std::filesystem::rename(tmp, config_.state_dir / "ecm.address");
 }
 
+void EcmDaemon::write_metrics_address_file(std::uint16_t port) const {
+  auto tmp = config_.state_dir / "metrics.address.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << config_.metrics_host << ":" << port << "\n";
+  }
+  std::filesystem::rename(tmp, config_.state_dir / "metrics.address");
+}
+
 void EcmDaemon::shutdown() {
   if (!started_ || stopped_) return;
   stopped_ = true;
   log("daemon")->info("shutting down");
+  {
+    sdk::Event stopping;
+    stopping.kind = sdk::EventKind::kEcmStopping;
+    stopping.reason = "shutdown";
+    bus_.publish(std::move(stopping));
+  }
+  health_.set_status(core::EcmStatus::kShuttingDown);
+  if (plugin_watcher_) plugin_watcher_->stop();
   launch_.refuse_new_launches();
   // Disk jobs first: nothing is rotated or removed while engines are being stopped.
   log_rotation_.stop();
@@ -173,17 +332,25 @@ void EcmDaemon::shutdown() {
   }
   if (server_thread_.joinable()) server_thread_.join();
   if (callback_thread_.joinable()) callback_thread_.join();
+  if (metrics_http_) metrics_http_->stop();
   if (config_.stop_on_shutdown) {
     // Each engine's grace, plus a margin for the SIGKILL to land and the exit to be reaped.
     auto left = kill_.stop_all("ECM shutdown", std::chrono::seconds(5));
     if (left > 0) log("daemon")->error("{} engine(s) still running at exit", left);
   }
+  // After the engines: the last heartbeat carries how they ended, then the ECM unregisters. (With
+  // stop_on_shutdown off the RM is told nothing ended, which is true.)
+  if (rm_) rm_->stop();
+  health_.stop();
   guard_.reset();
   io_.stop();
   for (auto& t : io_threads_)
     t.join();
+  // Last: listeners hear every engine's end and the ECM stopping, then are closed.
+  bus_.stop();
   std::error_code ec;
   std::filesystem::remove(config_.state_dir / "ecm.address", ec);
+  std::filesystem::remove(config_.state_dir / "metrics.address", ec);
 }
 
 }  // namespace ecm::host

@@ -12,8 +12,15 @@
 #include <boost/asio/io_context.hpp>
 
 #include "config/ecm_config.hpp"
+#include "ecm/core/ecm_event_listener_bus.hpp"
 #include "ecm/core/linux_process_launch.hpp"
+#include "http/metrics_http_server.hpp"
+#include "plugins/plugin_dir_watcher.hpp"
 #include "plugins/plugin_registry.hpp"
+#include "services/ecm_health_service.hpp"
+#include "services/ecm_metrics_service.hpp"
+#include "services/ecm_plugin_service.hpp"
+#include "services/ecm_register_service.hpp"
 #include "services/engine_conn_callback_service.hpp"
 #include "services/engine_conn_cleanup_service.hpp"
 #include "services/engine_conn_kill_service.hpp"
@@ -56,12 +63,20 @@ class EcmDaemon {
   ThriftServer serve_thrift(std::shared_ptr<apache::thrift::TProcessor> processor,
                             const std::string& host, std::uint16_t port, std::thread& thread);
   void write_address_file() const;
+  void write_metrics_address_file(std::uint16_t port) const;
+  void make_register_service();
+  // Every event source of the daemon publishes on bus_ from here.
+  void connect_events();
+  std::string advertise_address() const;  // HOST:PORT the RM is told
 
   EcmConfig config_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::vector<std::thread> io_threads_;
   core::LinuxProcessEngineConnLaunch processes_;
+  // Declared before everything that publishes on it; stopped last in shutdown(), after the
+  // ECM stopping event, so listeners hear it.
+  core::ECMEventListenerBus bus_;
   PluginRegistry registry_;
   // Opened in start(), once the state dir exists; declared before engines_, which writes to it.
   std::optional<EngineStateStore> store_;
@@ -75,6 +90,17 @@ class EcmDaemon {
   // the log rotation (declared after it, so stopped and destroyed first).
   EngineConnCleanupService cleanup_;
   EngineLogRotation log_rotation_;
+  // Counters from the engine table's observer and the launch service's hooks; the health samples
+  // on a timer on io_ and reads the clean-up's disk status and the metrics' failure counts.
+  ECMMetricsService metrics_;
+  ECMHealthService health_;
+  ECMPluginService plugins_;
+  std::optional<PluginDirWatcher> plugin_watcher_;  // [plugins] watch = true
+  std::optional<MetricsHttpServer> metrics_http_;   // [metrics] listen; unset: off
+  // Reports to the RM ([rm] address); unset: standalone. Made in start() (its id lives in the
+  // state dir) before anything serves, so it sees every engine change; started once the main
+  // server listens (it advertises the bound port), stopped first in shutdown().
+  std::optional<ECMRegisterService> rm_;
   ThriftServer main_server_;
   ThriftServer callback_server_;
   std::thread server_thread_;

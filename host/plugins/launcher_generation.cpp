@@ -14,9 +14,29 @@ namespace ecm::host {
 using core::EcmException;
 using core::ErrorCode;
 
+namespace {
+
+// Counts one request call into the plugin, and its failure (kPluginFailed) if it fails.
+template <class Fn>
+auto counted(PluginCallStats* stats, Fn&& fn) -> decltype(fn()) {
+  if (!stats) return fn();
+  stats->calls.fetch_add(1, std::memory_order_relaxed);
+  try {
+    return fn();
+  } catch (const EcmException& e) {
+    if (e.code() == ErrorCode::kPluginFailed) {
+      stats->failures.fetch_add(1, std::memory_order_relaxed);
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
 LauncherGeneration::LauncherGeneration(std::shared_ptr<PluginLibrary> library,
-                                       const sdk::PluginConfig& config, std::uint64_t generation)
-    : library_(std::move(library)), generation_(generation) {
+                                       const sdk::PluginConfig& config, std::uint64_t generation,
+                                       std::shared_ptr<PluginCallStats> stats)
+    : library_(std::move(library)), generation_(generation), stats_(std::move(stats)) {
   const std::string who = "plugin '" + library_->name + "' " + library_->version;
   auto load_error = [&](const std::string& m) { throw PluginLoadError(who + ": " + m); };
   // The [ecm] table is the host's: read here, taken out of what the plugin sees.
@@ -57,70 +77,79 @@ bool LauncherGeneration::serves_version(const std::string& version) const {
 }
 
 void LauncherGeneration::validate(const sdk::LaunchRequest& request) const {
-  const std::string who = "plugin '" + library_->name + "'";
-  auto failed = [&](const std::string& m) {
-    throw EcmException(ErrorCode::kPluginFailed, who + " validate " + m);
-  };
-  sdk::Status status = guarded([&] { return plugin_->validate(request); }, failed);
-  if (!status.ok()) {
-    const auto& e = status.error();
-    throw EcmException(
-        code_of(e), e.message.empty() ? who + " refused the request without a reason" : e.message);
-  }
+  return counted(stats_.get(), [&] {
+    const std::string who = "plugin '" + library_->name + "'";
+    auto failed = [&](const std::string& m) {
+      throw EcmException(ErrorCode::kPluginFailed, who + " validate " + m);
+    };
+    sdk::Status status = guarded([&] { return plugin_->validate(request); }, failed);
+    if (!status.ok()) {
+      const auto& e = status.error();
+      throw EcmException(code_of(e), e.message.empty()
+                                         ? who + " refused the request without a reason"
+                                         : e.message);
+    }
+  });
 }
 
 sdk::LaunchSpec LauncherGeneration::build(const sdk::LaunchRequest& request,
                                           const sdk::LaunchContext& context) const {
-  const std::string who = "plugin '" + library_->name + "'";
-  auto failed = [&](const std::string& m) {
-    throw EcmException(ErrorCode::kPluginFailed, who + " build " + m);
-  };
-  sdk::Result<sdk::LaunchSpec> result =
-      guarded([&] { return plugin_->build(request, context); }, failed);
-  if (!result.ok()) {
-    const auto& e = result.error();
-    throw EcmException(code_of(e), who + ": " + e.message);
-  }
-  sdk::LaunchSpec spec = std::move(result.value());
-  try {
-    core::validate_launch_spec(spec);
-  } catch (const EcmException& e) {
-    throw EcmException(e.code(), who + ": " + e.what());
-  }
-  return spec;
+  return counted(stats_.get(), [&]() -> sdk::LaunchSpec {
+    const std::string who = "plugin '" + library_->name + "'";
+    auto failed = [&](const std::string& m) {
+      throw EcmException(ErrorCode::kPluginFailed, who + " build " + m);
+    };
+    sdk::Result<sdk::LaunchSpec> result =
+        guarded([&] { return plugin_->build(request, context); }, failed);
+    if (!result.ok()) {
+      const auto& e = result.error();
+      throw EcmException(code_of(e), who + ": " + e.message);
+    }
+    sdk::LaunchSpec spec = std::move(result.value());
+    try {
+      core::validate_launch_spec(spec);
+    } catch (const EcmException& e) {
+      throw EcmException(e.code(), who + ": " + e.what());
+    }
+    return spec;
+  });
 }
 
 sdk::ReadinessRule LauncherGeneration::readiness(const sdk::LaunchRequest& request,
                                                  const sdk::LaunchContext& context) const {
   // The slot exists only in the vtable of a plugin built against SDK 1.1 or later.
   if (library_->abi_minor < 1) return {};
-  const std::string who = "plugin '" + library_->name + "'";
-  auto failed = [&](const std::string& m) {
-    throw EcmException(ErrorCode::kPluginFailed, who + " readiness " + m);
-  };
-  sdk::ReadinessRule rule = guarded([&] { return plugin_->readiness(request, context); }, failed);
-  try {
-    validate_readiness_rule(rule);
-  } catch (const EcmException& e) {
-    throw EcmException(e.code(), who + ": " + e.what());
-  }
-  return rule;
+  return counted(stats_.get(), [&]() -> sdk::ReadinessRule {
+    const std::string who = "plugin '" + library_->name + "'";
+    auto failed = [&](const std::string& m) {
+      throw EcmException(ErrorCode::kPluginFailed, who + " readiness " + m);
+    };
+    sdk::ReadinessRule rule = guarded([&] { return plugin_->readiness(request, context); }, failed);
+    try {
+      validate_readiness_rule(rule);
+    } catch (const EcmException& e) {
+      throw EcmException(e.code(), who + ": " + e.what());
+    }
+    return rule;
+  });
 }
 
 std::vector<sdk::PortRequest> LauncherGeneration::ports(const sdk::LaunchRequest& request) const {
   // The slot exists only in the vtable of a plugin built against SDK 1.2 or later.
   if (library_->abi_minor < 2) return {};
-  const std::string who = "plugin '" + library_->name + "'";
-  auto failed = [&](const std::string& m) {
-    throw EcmException(ErrorCode::kPluginFailed, who + " ports " + m);
-  };
-  auto ports = guarded([&] { return plugin_->ports(request); }, failed);
-  try {
-    core::validate_port_requests(ports);
-  } catch (const EcmException& e) {
-    throw EcmException(e.code(), who + ": " + e.what());
-  }
-  return ports;
+  return counted(stats_.get(), [&]() -> std::vector<sdk::PortRequest> {
+    const std::string who = "plugin '" + library_->name + "'";
+    auto failed = [&](const std::string& m) {
+      throw EcmException(ErrorCode::kPluginFailed, who + " ports " + m);
+    };
+    auto ports = guarded([&] { return plugin_->ports(request); }, failed);
+    try {
+      core::validate_port_requests(ports);
+    } catch (const EcmException& e) {
+      throw EcmException(e.code(), who + ": " + e.what());
+    }
+    return ports;
+  });
 }
 
 }  // namespace ecm::host

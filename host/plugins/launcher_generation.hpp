@@ -3,7 +3,9 @@
 // and never leaves plugin-made objects (exceptions, strings owned by the plugin) in the host.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,12 +22,20 @@ struct LauncherHostSettings {
   std::chrono::milliseconds heartbeat_timeout{0};  // 0: heartbeats not required
 };
 
+// Calls into launcher plugins per request (validate, build, readiness, ports) and the ones that
+// failed: the plugin threw, gave a malformed answer, or reported its own failure (a refusal of an
+// invalid request is not one). Owned by the registry, shared with every generation it makes.
+struct PluginCallStats {
+  std::atomic<std::uint64_t> calls{0};
+  std::atomic<std::uint64_t> failures{0};
+};
+
 class LauncherGeneration {
  public:
   // Creates the plugin's launcher with its config. Throws PluginLoadError when the plugin throws,
-  // returns null, or names an invalid engine type.
+  // returns null, or names an invalid engine type. `stats`, when set, counts the request calls.
   LauncherGeneration(std::shared_ptr<PluginLibrary> library, const sdk::PluginConfig& config,
-                     std::uint64_t generation);
+                     std::uint64_t generation, std::shared_ptr<PluginCallStats> stats = nullptr);
 
   const std::string& engine_type() const { return engine_type_; }
   const std::vector<std::string>& engine_versions() const { return engine_versions_; }
@@ -54,6 +64,7 @@ class LauncherGeneration {
   std::string engine_type_;
   std::vector<std::string> engine_versions_;
   std::uint64_t generation_;
+  std::shared_ptr<PluginCallStats> stats_;
 };
 
 }  // namespace ecm::host

@@ -141,12 +141,19 @@ std::shared_ptr<PluginLibrary> open_plugin_library(const std::string& name,
   if ((d->kinds & sdk::kLauncherKind) && d->create_launcher == nullptr) {
     throw PluginLoadError(where + ": declares a launcher but has no create_launcher");
   }
-  if (d->kinds == 0) throw PluginLoadError(where + ": declares no kind (launcher, hook)");
-  // Kinds this plugin's SDK version may declare; create_hook exists only in a 1.2+ descriptor.
+  if (d->kinds == 0) {
+    throw PluginLoadError(where + ": declares no kind (launcher, hook, listener)");
+  }
+  // Kinds this plugin's SDK version may declare; create_hook exists only in a 1.2+ descriptor,
+  // create_listener only in a 1.3+ one.
   std::uint32_t known = sdk::kLauncherKind;
   if (p->abi_minor >= 2) known |= sdk::kHookKind;
+  if (p->abi_minor >= 3) known |= sdk::kListenerKind;
   if ((d->kinds & sdk::kHookKind) && p->abi_minor >= 2 && d->create_hook == nullptr) {
     throw PluginLoadError(where + ": declares a hook but has no create_hook");
+  }
+  if ((d->kinds & sdk::kListenerKind) && p->abi_minor >= 3 && d->create_listener == nullptr) {
+    throw PluginLoadError(where + ": declares a listener but has no create_listener");
   }
   if ((d->kinds & ~known) != 0) {
     throw PluginLoadError(where + ": declares plugin kinds this host does not know (bits " +

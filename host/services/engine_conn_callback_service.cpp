@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include "ecm/core/engine_status.hpp"
 #include "ecm/core/errors.hpp"
 #include "ecm/core/linux_process_launch.hpp"
 #include "ecm/core/names.hpp"
@@ -62,18 +63,23 @@ void EngineConnCallbackService::report(const EngineReport& r) {
   if (core::is_ended(record.status)) {
     throw EcmException(ErrorCode::kInvalidRequest, "engine '" + r.engine_id + "' has ended");
   }
-  if (r.status && *r.status != record.status && !launch_.mark_ready(r.engine_id, *r.status)) {
-    throw EcmException(ErrorCode::kInvalidRequest, std::string("engine cannot move from ") +
-                                                       std::string(core::to_string(record.status)) +
-                                                       " to " +
-                                                       std::string(core::to_string(*r.status)));
-  }
+  const bool moves = r.status && *r.status != record.status;
+  auto refuse_move = [&] {
+    return EcmException(ErrorCode::kInvalidRequest,
+                        std::string("engine cannot move from ") +
+                            std::string(core::to_string(record.status)) + " to " +
+                            std::string(core::to_string(*r.status)));
+  };
+  if (moves && !core::can_transition(record.status, *r.status)) throw refuse_move();
+  // Fields first, status last: whoever sees the new status also sees the address and message the
+  // engine sent with it.
   engines_.update(r.engine_id, [&](core::EngineConn& e) {
     if (r.pid) e.reported_pid = *r.pid;
     if (r.address) e.service_address = *r.address;
     if (r.message) e.last_message = *r.message;
     e.last_heartbeat = core::Clock::now();
   });
+  if (moves && !launch_.mark_ready(r.engine_id, *r.status)) throw refuse_move();
 }
 
 void EngineConnCallbackService::heartbeat(const std::string& engine_id, const std::string& token) {

@@ -266,12 +266,17 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
 
 core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& request,
                                                  const LaunchOptions& options) {
+  const auto began = std::chrono::steady_clock::now();
   const core::Resource& asked = options.asked;
   if (shutting_down_) throw EcmException(ErrorCode::kShuttingDown, "the ECM is shutting down");
   core::validate_launch_request(request);
   // A retried ticket gets its engine back before anything else is checked or locked.
   if (!request.ticket_id.empty()) {
     if (auto known = engines_.find_by_ticket(request.ticket_id)) return *known;
+  }
+  if (admission_check_) {
+    if (auto refusal = admission_check_())
+      throw EcmException(ErrorCode::kNodeUnavailable, *refusal);
   }
   auto launcher = registry_.launcher_for(request.engine_type, request.engine_version);
   launcher->validate(request);
@@ -332,10 +337,26 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     auto started = processes_.start(
         spec, [this, id](int, const core::ExitStatus& exit) { on_exit(id, exit); });
     prep.sockets.clear();  // the engine has its own copies now
+    if (latency_observer_) {
+      latency_observer_(std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - began));
+    }
     engines_.update(id, [&](core::EngineConn& e) {
       e.pid = started.pid;
       e.started_at = core::Clock::now();
     });
+    if (event_sink_) {
+      sdk::Event launched;
+      launched.kind = sdk::EventKind::kEngineLaunched;
+      launched.engine_id = id;
+      launched.user = request.user;
+      launched.engine_type = request.engine_type;
+      launched.pid = started.pid;
+      launched.plugin_name = launcher->library().name;
+      launched.plugin_version = launcher->library().version;
+      launched.generation = launcher->generation();
+      event_sink_(std::move(launched));
+    }
     for (const auto& hook : prep.hooks)
       hook->after_launch(request, prep.context, {true, started.pid, {}});
     // A stop that came in while it was being built is carried out now that there is a process.
@@ -426,6 +447,20 @@ void EngineConnLaunchService::on_exit(const std::string& engine_id, const core::
     if (ended) {
       log("engines")->info("[{}] ended {}: {}", engine_id, core::to_string(ended->status),
                            core::describe_exit(exit));
+      if (event_sink_) {
+        sdk::Event exited;
+        exited.kind = sdk::EventKind::kEngineExited;
+        exited.engine_id = engine_id;
+        exited.user = ended->user;
+        exited.engine_type = ended->engine_type;
+        exited.pid = ended->pid;
+        exited.exit_code = exit.code;
+        exited.signal = exit.signal;
+        exited.reason = ended->stop_reason.empty() ? core::describe_exit(exit) : ended->stop_reason;
+        exited.plugin_name = ended->plugin_name;
+        exited.plugin_version = ended->plugin_version;
+        event_sink_(std::move(exited));
+      }
     }
   } catch (const std::exception& e) {
     // On an event-loop thread: an exception here would end the daemon. The record keeps its

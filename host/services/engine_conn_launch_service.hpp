@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "ecm/core/linux_process_launch.hpp"
 #include "ecm/core/resources.hpp"
 #include "ecm/core/user_identity.hpp"
+#include "ecm/sdk/event.hpp"
 #include "ecm/sdk/launcher.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "services/engine_conn_list_service.hpp"
@@ -68,6 +70,19 @@ class EngineConnLaunchService {
   // From now on every launch is refused with kShuttingDown.
   void refuse_new_launches() { shutting_down_ = true; }
 
+  // Asked before each launch is admitted (a retried ticket excepted): a message refuses it with
+  // kNodeUnavailable (the node's health). Set before the daemon serves.
+  void set_admission_check(std::function<std::optional<std::string>()> check) {
+    admission_check_ = std::move(check);
+  }
+  // Told, for each spawned engine, how long it took from the launch call to the spawn.
+  void set_latency_observer(std::function<void(std::chrono::microseconds)> observer) {
+    latency_observer_ = std::move(observer);
+  }
+  // Told of each engine's process spawned and ended (kEngineLaunched, kEngineExited events).
+  // Must not block: it runs on the launch's thread and on the event loop.
+  void set_event_sink(std::function<void(sdk::Event)> sink) { event_sink_ = std::move(sink); }
+
  private:
   // What a launch holds until the process is spawned (sockets) or the engine ends (the rest).
   struct Preparation;
@@ -91,6 +106,9 @@ class EngineConnLaunchService {
   core::LinuxProcessEngineConnLaunch& processes_;
   core::PortReservations& ports_;
   std::atomic<bool> shutting_down_{false};
+  std::function<std::optional<std::string>()> admission_check_;
+  std::function<void(std::chrono::microseconds)> latency_observer_;
+  std::function<void(sdk::Event)> event_sink_;
   mutable std::mutex callback_mu_;
   std::string callback_address_;
   EngineReadinessWatcher readiness_;  // its handlers use the members above

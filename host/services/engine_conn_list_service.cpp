@@ -14,6 +14,21 @@ void EngineConnListService::persist(const core::EngineConn& record) {
   if (store_) store_->put(record);
 }
 
+void EngineConnListService::add_status_observer(StatusObserver observer) {
+  std::lock_guard lock(mu_);
+  observers_.push_back(std::move(observer));
+}
+
+void EngineConnListService::notify(core::EngineStatus from, const core::EngineConn& record) const {
+  for (const auto& o : observers_) {
+    try {
+      o(from, record);
+    } catch (const std::exception& e) {
+      log("engines")->error("[{}] status observer failed: {}", record.id, e.what());
+    }
+  }
+}
+
 std::pair<core::EngineConn, bool> EngineConnListService::add_unless_ticket_known(
     const core::EngineConn& record) {
   std::lock_guard lock(mu_);
@@ -24,6 +39,7 @@ std::pair<core::EngineConn, bool> EngineConnListService::add_unless_ticket_known
   persist(record);
   if (!record.ticket_id.empty()) by_ticket_[record.ticket_id] = record.id;
   engines_[record.id] = Entry{record, std::nullopt};
+  notify(record.status, record);
   return {record, true};
 }
 
@@ -68,6 +84,15 @@ std::size_t EngineConnListService::size() const {
   return engines_.size();
 }
 
+std::map<const void*, std::size_t> EngineConnListService::count_by_plugin_pin() const {
+  std::lock_guard lock(mu_);
+  std::map<const void*, std::size_t> out;
+  for (const auto& [id, entry] : engines_) {
+    if (entry.runtime && entry.runtime->plugin_pin) ++out[entry.runtime->plugin_pin.get()];
+  }
+  return out;
+}
+
 std::optional<core::EngineConn> EngineConnListService::transition(
     const std::string& id, core::EngineStatus to,
     const std::function<void(core::EngineConn&)>& mutate) {
@@ -84,9 +109,11 @@ std::optional<core::EngineConn> EngineConnListService::transition(
   next.status = to;
   if (mutate) mutate(next);
   persist(next);
+  const auto from = e.record.status;
   e.record = std::move(next);
   // An ended engine no longer pins its plugin generation.
   if (core::is_ended(to)) e.runtime.reset();
+  notify(from, e.record);
   return e.record;
 }
 
@@ -120,8 +147,10 @@ std::optional<core::EngineConn> EngineConnListService::finish(const std::string&
   core::record_exit(ended, exit, core::Clock::now());
   if (!core::can_transition(e.record.status, ended.status)) return std::nullopt;
   persist(ended);
+  const auto from = e.record.status;
   e.record = std::move(ended);
   e.runtime.reset();
+  notify(from, e.record);
   return e.record;
 }
 

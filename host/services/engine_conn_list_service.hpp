@@ -43,6 +43,13 @@ class EngineConnListService {
   // any record is added.
   void set_store(EngineStateStore* store);
 
+  // Called for every new engine (from == Starting, record Starting) and every status change,
+  // after the store has it and under the table's lock, so observers see changes in the order
+  // they were applied. An observer must be quick and must not call back into this service.
+  using StatusObserver =
+      std::function<void(core::EngineStatus from, const core::EngineConn& record)>;
+  void add_status_observer(StatusObserver observer);
+
   // Each mutator below writes the new record to the store first; if that write throws, the table
   // (and the ticket index) is left as it was and the exception propagates.
 
@@ -55,6 +62,8 @@ class EngineConnListService {
   std::vector<core::EngineConn> list(const EngineConnFilter& filter) const;
   std::optional<EngineRuntime> runtime(const std::string& id) const;
   std::size_t size() const;
+  // Live engines by the plugin generation they hold (EngineRuntime::plugin_pin).
+  std::map<const void*, std::size_t> count_by_plugin_pin() const;
 
   // Moves the engine to `to` and applies `mutate` to the record, atomically. An illegal transition
   // is refused (logged, nothing applied) and returns nullopt; else the updated record.
@@ -79,7 +88,9 @@ class EngineConnListService {
   };
   // Under mu_: writes `record` to the store, if any (throws on failure).
   void persist(const core::EngineConn& record);
+  void notify(core::EngineStatus from, const core::EngineConn& record) const;
 
+  std::vector<StatusObserver> observers_;  // set up before the daemon serves
   mutable std::mutex mu_;
   EngineStateStore* store_ = nullptr;
   std::map<std::string, Entry> engines_;

@@ -110,6 +110,7 @@ void EngineLogRotation::rotate_engine(const core::EngineConn& e, std::size_t& ro
       if (core::rotate_if_larger_at(dir, stream, settings_.max_bytes, settings_.keep)) {
         ++rotated;
         log("logs")->info("[{}] rotated {}", e.id, stream);
+        if (observer_) observer_(e, stream);
       }
     } catch (const std::exception& ex) {
       warn_once(e.id + "/" + stream, e.id, ex.what());

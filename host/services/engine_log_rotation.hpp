@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -46,6 +47,11 @@ class EngineLogRotation {
 
   std::uint64_t rotations() const;
 
+  // Told of each stream rotated ("stdout", "stderr"), on the pass's thread. Set before start().
+  using RotationObserver =
+      std::function<void(const core::EngineConn& engine, const std::string& stream)>;
+  void set_rotation_observer(RotationObserver observer) { observer_ = std::move(observer); }
+
  private:
   void schedule_locked();
   void rotate_engine(const core::EngineConn& engine, std::size_t& rotated);
@@ -55,6 +61,7 @@ class EngineLogRotation {
   EngineConnListService& engines_;
   boost::asio::steady_timer timer_;
   boost::asio::any_io_executor pool_;
+  RotationObserver observer_;
 
   mutable std::mutex mu_;  // everything below
   std::condition_variable idle_;

@@ -81,4 +81,76 @@ void EcmServiceHandler::getEngineLog(ecm::thrift::LogPage& out,
   });
 }
 
+void EcmServiceHandler::getHealthReport(ecm::thrift::HealthReport& out) {
+  rpc("getHealthReport", [&] {
+    if (!s_.health) throw core::EcmException(core::ErrorCode::kInternal, "no health service");
+    out = to_thrift(s_.health->report());
+  });
+}
+
+void EcmServiceHandler::getMetrics(ecm::thrift::Metrics& out) {
+  rpc("getMetrics", [&] {
+    if (!s_.metrics) throw core::EcmException(core::ErrorCode::kInternal, "no metrics service");
+    out = to_thrift(s_.metrics->snapshot());
+    if (s_.cleanup) out.resources.__set_disk(to_thrift(s_.cleanup->status()));
+  });
+}
+
+void EcmServiceHandler::setHealth(ecm::thrift::HealthReport& out,
+                                  const ecm::thrift::SetHealthRequest& request) {
+  rpc("setHealth", [&] {
+    if (!s_.health) throw core::EcmException(core::ErrorCode::kInternal, "no health service");
+    if (request.clear) {
+      if (request.__isset.health) {
+        throw core::EcmException(core::ErrorCode::kInvalidRequest,
+                                 "give either health or clear = true, not both");
+      }
+      out = to_thrift(s_.health->clear_rm_health());
+      return;
+    }
+    if (!request.__isset.health) {
+      throw core::EcmException(core::ErrorCode::kInvalidRequest,
+                               "health is required (or clear = true to clear it)");
+    }
+    auto health = to_core(request.health);
+    if (!health) {
+      throw core::EcmException(
+          core::ErrorCode::kInvalidRequest,
+          "unknown health " + std::to_string(static_cast<int>(request.health)));
+    }
+    out = to_thrift(s_.health->set_rm_health(*health, request.reason.substr(0, 512)));
+  });
+}
+
+ECMPluginService& EcmServiceHandler::plugins() const {
+  if (!s_.plugins) throw core::EcmException(core::ErrorCode::kInternal, "no plugin service");
+  return *s_.plugins;
+}
+
+void EcmServiceHandler::listPlugins(std::vector<ecm::thrift::PluginInfo>& out) {
+  rpc("listPlugins", [&] {
+    out.clear();
+    for (const auto& p : plugins().list())
+      out.push_back(to_thrift(p));
+  });
+}
+
+void EcmServiceHandler::reloadPlugin(ecm::thrift::PluginInfo& out, const std::string& name) {
+  rpc("reloadPlugin", [&] { out = to_thrift(plugins().reload(name)); });
+}
+
+void EcmServiceHandler::loadPlugin(ecm::thrift::PluginInfo& out, const std::string& path) {
+  rpc("loadPlugin", [&] { out = to_thrift(plugins().load(path)); });
+}
+
+void EcmServiceHandler::unloadPlugin(ecm::thrift::PluginInfo& out,
+                                     const ecm::thrift::UnloadPluginRequest& request) {
+  rpc("unloadPlugin", [&] {
+    if (!request.__isset.name || request.name.empty()) {
+      throw core::EcmException(core::ErrorCode::kInvalidRequest, "name is required");
+    }
+    out = to_thrift(plugins().unload(request.name, request.force));
+  });
+}
+
 }  // namespace ecm::host

@@ -4,6 +4,9 @@
 
 #include "EngineConnManagerService.h"
 #include "ecm/core/engine_log_reader.hpp"
+#include "services/ecm_health_service.hpp"
+#include "services/ecm_metrics_service.hpp"
+#include "services/ecm_plugin_service.hpp"
 #include "services/engine_conn_cleanup_service.hpp"
 #include "services/engine_conn_kill_service.hpp"
 #include "services/engine_conn_launch_service.hpp"
@@ -18,6 +21,11 @@ struct EcmServices {
   core::ResourceLedger& resources;
   // Disk usage and clean-up counters for getResources; null: none reported.
   const EngineConnCleanupService* cleanup = nullptr;
+  // getHealthReport / setHealth and getMetrics; null: those answer INTERNAL (not configured).
+  ECMHealthService* health = nullptr;
+  const ECMMetricsService* metrics = nullptr;
+  // listPlugins, reloadPlugin, loadPlugin, unloadPlugin; null: those answer INTERNAL.
+  ECMPluginService* plugins = nullptr;
 };
 
 class EcmServiceHandler : public ecm::thrift::EngineConnManagerServiceIf {
@@ -38,8 +46,19 @@ class EcmServiceHandler : public ecm::thrift::EngineConnManagerServiceIf {
                        const ecm::thrift::StopRequest& request) override;
   void getResources(ecm::thrift::NodeResources& out) override;
   void getEngineLog(ecm::thrift::LogPage& out, const ecm::thrift::LogRequest& request) override;
+  void getHealthReport(ecm::thrift::HealthReport& out) override;
+  void getMetrics(ecm::thrift::Metrics& out) override;
+  void setHealth(ecm::thrift::HealthReport& out,
+                 const ecm::thrift::SetHealthRequest& request) override;
+  void listPlugins(std::vector<ecm::thrift::PluginInfo>& out) override;
+  void reloadPlugin(ecm::thrift::PluginInfo& out, const std::string& name) override;
+  void loadPlugin(ecm::thrift::PluginInfo& out, const std::string& path) override;
+  void unloadPlugin(ecm::thrift::PluginInfo& out,
+                    const ecm::thrift::UnloadPluginRequest& request) override;
 
  private:
+  ECMPluginService& plugins() const;
+
   EcmServices s_;
   core::EngineLogReader logs_;
 };

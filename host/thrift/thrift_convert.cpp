@@ -28,6 +28,10 @@ ecm::thrift::ErrorCode::type to_thrift(core::ErrorCode c) {
       return T::LAUNCH_FAILED;
     case core::ErrorCode::kPermissionDenied:
       return T::PERMISSION_DENIED;
+    case core::ErrorCode::kNodeUnavailable:
+      return T::NODE_UNAVAILABLE;
+    case core::ErrorCode::kPluginBusy:
+      return T::PLUGIN_BUSY;
   }
   return T::INTERNAL;
 }
@@ -202,6 +206,130 @@ ecm::thrift::StopResult to_thrift(const StopOutcome& o) {
   r.__set_engine(to_thrift(o.engine));
   r.__set_already_ended(o.already_ended);
   return r;
+}
+
+namespace {
+
+using TH = ecm::thrift::NodeHealth;
+constexpr std::pair<core::NodeHealth, TH::type> kHealths[] = {
+    {core::NodeHealth::kHealthy, TH::HEALTHY},
+    {core::NodeHealth::kWarn, TH::WARN},
+    {core::NodeHealth::kUnhealthy, TH::UNHEALTHY},
+    {core::NodeHealth::kStockAvailable, TH::STOCK_AVAILABLE},
+    {core::NodeHealth::kStockUnavailable, TH::STOCK_UNAVAILABLE},
+};
+
+}  // namespace
+
+ecm::thrift::NodeHealth::type to_thrift(core::NodeHealth h) {
+  for (auto [c, t] : kHealths) {
+    if (c == h) return t;
+  }
+  return TH::UNHEALTHY;
+}
+
+std::optional<core::NodeHealth> to_core(ecm::thrift::NodeHealth::type h) {
+  for (auto [c, t] : kHealths) {
+    if (t == h) return c;
+  }
+  return std::nullopt;
+}
+
+ecm::thrift::EcmStatus::type to_thrift(core::EcmStatus s) {
+  using T = ecm::thrift::EcmStatus;
+  switch (s) {
+    case core::EcmStatus::kStarting:
+      return T::STARTING;
+    case core::EcmStatus::kRunning:
+      return T::RUNNING;
+    case core::EcmStatus::kShuttingDown:
+      return T::SHUTTING_DOWN;
+  }
+  return T::STARTING;
+}
+
+ecm::thrift::HealthReport to_thrift(const core::HealthReport& r) {
+  ecm::thrift::HealthReport t;
+  t.__set_status(to_thrift(r.status));
+  t.__set_health(to_thrift(r.health));
+  t.__set_assessed_health(to_thrift(r.assessed_health));
+  t.__set_reasons(r.reasons);
+  t.__set_set_by_rm(r.set_by_rm);
+  if (r.memory) {
+    t.__set_memory_total_bytes(static_cast<std::int64_t>(r.memory->total_bytes));
+    t.__set_memory_available_bytes(static_cast<std::int64_t>(r.memory->available_bytes));
+  }
+  if (r.cpu_busy_percent) t.__set_cpu_busy_percent(*r.cpu_busy_percent);
+  if (r.load) t.__set_load1(r.load->load1);
+  if (r.work_disk) {
+    ecm::thrift::DiskUsage d;
+    d.__set_path(r.work_disk->path);
+    d.__set_total_bytes(static_cast<std::int64_t>(r.work_disk->total_bytes));
+    d.__set_free_bytes(static_cast<std::int64_t>(r.work_disk->free_bytes));
+    d.__set_used_percent(r.work_disk->used_percent);
+    d.__set_high_watermark_percent(r.work_disk->high_watermark_percent);
+    d.__set_low_watermark_percent(r.work_disk->low_watermark_percent);
+    d.__set_over_watermark(r.work_disk->over_watermark);
+    t.__set_work_disk(d);
+  }
+  t.__set_launch_failures_in_a_row(r.launch_failures_in_a_row);
+  t.__set_plugin_failures(static_cast<std::int64_t>(r.plugin_failures));
+  if (r.reported_at) t.__set_reported_at_ms(to_ms(*r.reported_at));
+  return t;
+}
+
+ecm::thrift::Metrics to_thrift(const core::EcmMetrics& m) {
+  ecm::thrift::Metrics t;
+  t.__set_resources(to_thrift(m.resources));
+  t.__set_engines_by_status(m.engines_by_status);
+  t.__set_engines_by_type(m.engines_by_type);
+  t.__set_launches_started(static_cast<std::int64_t>(m.launches_started));
+  t.__set_launches_succeeded(static_cast<std::int64_t>(m.launches_succeeded));
+  t.__set_launches_failed(static_cast<std::int64_t>(m.launches_failed));
+  t.__set_launches_timed_out(static_cast<std::int64_t>(m.launches_timed_out));
+  std::map<std::string, std::int64_t> stops;
+  for (const auto& [reason, n] : m.stops_by_reason)
+    stops[reason] = static_cast<std::int64_t>(n);
+  t.__set_stops_by_reason(stops);
+  std::vector<ecm::thrift::HistogramBucket> buckets;
+  for (const auto& b : m.launch_latency.buckets()) {
+    ecm::thrift::HistogramBucket hb;
+    hb.__set_le_ms(b.le_ms);
+    hb.__set_count(static_cast<std::int64_t>(b.count));
+    buckets.push_back(hb);
+  }
+  t.__set_launch_latency_buckets(buckets);
+  t.__set_launch_latency_sum_ms(m.launch_latency.sum_ms());
+  t.__set_launch_latency_count(static_cast<std::int64_t>(m.launch_latency.count()));
+  t.__set_plugin_calls(static_cast<std::int64_t>(m.plugin_calls));
+  t.__set_plugin_failures(static_cast<std::int64_t>(m.plugin_failures));
+  t.__set_events_published(static_cast<std::int64_t>(m.events_published));
+  t.__set_event_bus_drops(static_cast<std::int64_t>(m.event_bus_drops));
+  t.__set_uptime_ms(m.uptime.count());
+  return t;
+}
+
+ecm::thrift::PluginInfo to_thrift(const PluginView& p) {
+  ecm::thrift::PluginInfo t;
+  t.__set_name(p.plugin.name);
+  t.__set_kinds(p.plugin.kinds);
+  if (!p.plugin.engine_type.empty()) t.__set_engine_type(p.plugin.engine_type);
+  t.__set_file(p.plugin.source_path);
+  t.__set_loaded(p.plugin.loaded);
+  std::vector<ecm::thrift::PluginGeneration> generations;
+  for (const auto& g : p.generations) {
+    ecm::thrift::PluginGeneration tg;
+    tg.__set_generation(static_cast<std::int64_t>(g.info.generation));
+    tg.__set_version(g.info.version);
+    tg.__set_abi(g.info.abi);
+    tg.__set_sha256(g.info.sha256);
+    tg.__set_loaded_at_ms(to_ms(g.info.loaded_at));
+    tg.__set_serving(g.info.serving);
+    tg.__set_engines(static_cast<std::int32_t>(g.engines));
+    generations.push_back(std::move(tg));
+  }
+  t.__set_generations(std::move(generations));
+  return t;
 }
 
 }  // namespace ecm::host

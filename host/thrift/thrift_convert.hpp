@@ -2,11 +2,14 @@
 #pragma once
 
 #include "EngineConnManagerService.h"
+#include "ecm/core/ecm_metrics.hpp"
 #include "ecm/core/engine_conn.hpp"
 #include "ecm/core/engine_log_reader.hpp"
 #include "ecm/core/errors.hpp"
+#include "ecm/core/health_assessment.hpp"
 #include "ecm/core/resources.hpp"
 #include "ecm/sdk/launcher.hpp"
+#include "services/ecm_plugin_service.hpp"
 #include "services/engine_conn_cleanup_service.hpp"
 #include "services/engine_conn_kill_service.hpp"
 #include "services/engine_conn_list_service.hpp"
@@ -30,5 +33,13 @@ ecm::thrift::StopResult to_thrift(const StopOutcome& o);
 // An empty stream is stdout; the numbers and words as they are (EngineLogReader checks them).
 core::LogQuery to_core(const ecm::thrift::LogRequest& r);
 ecm::thrift::LogPage to_thrift(const core::LogPage& p);
+
+// Health and metrics (getHealthReport, getMetrics; the RM's heartbeats carry the same).
+ecm::thrift::NodeHealth::type to_thrift(core::NodeHealth h);
+std::optional<core::NodeHealth> to_core(ecm::thrift::NodeHealth::type h);
+ecm::thrift::EcmStatus::type to_thrift(core::EcmStatus s);
+ecm::thrift::HealthReport to_thrift(const core::HealthReport& r);
+ecm::thrift::Metrics to_thrift(const core::EcmMetrics& m);
+ecm::thrift::PluginInfo to_thrift(const PluginView& p);
 
 }  // namespace ecm::host

@@ -157,8 +157,8 @@ LauncherPlugin* create_launcher(const PluginConfig& config) {
   return new PythonLauncher(config);
 }
 
-const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "python",         "1.0.0",
-                                   kLauncherKind,           &create_launcher, nullptr};
+const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "python", "1.0.0", kLauncherKind,
+                                   &create_launcher,        nullptr,  nullptr};
 
 }  // namespace
 

@@ -159,8 +159,8 @@ LauncherPlugin* create_launcher(const PluginConfig& config) {
   return new ShellLauncher(config);
 }
 
-const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "shell",          "1.2.0",
-                                   kLauncherKind,           &create_launcher, nullptr};
+const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "shell", "1.2.0", kLauncherKind,
+                                   &create_launcher,        nullptr, nullptr};
 
 }  // namespace
 

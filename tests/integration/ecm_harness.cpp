@@ -34,13 +34,37 @@ using ::apache::thrift::transport::TSocket;
 
 std::atomic<unsigned> g_run_counter{0};
 
-// posix_spawn of `argv` with stdin /dev/null and stdout/stderr to the given files.
-pid_t spawn(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
+int decode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return -999;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+pid_t spawn(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err,
+            bool append) {
+  const int mode = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), mode, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), mode, 0644);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -61,13 +85,6 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& out, const fs:
   return pid;
 }
 
-int decode(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return -WTERMSIG(status);
-  return -999;
-}
-
-// Waits for `pid` up to `timeout`; kills it (SIGKILL) when it does not end in time.
 int wait_child(pid_t pid, std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -84,23 +101,6 @@ int wait_child(pid_t pid, std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(10ms);
   }
 }
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
-std::string toml_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 EcmClient::EcmClient(const std::string& host, int port) {
   auto socket = std::make_shared<TSocket>(host, port);

@@ -157,6 +157,14 @@ bool wait_group_gone(pid_t pgid, std::chrono::milliseconds timeout = 10s);
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s);
 
 std::string read_file(const std::filesystem::path& path);
+
+// posix_spawn of `argv` with stdin /dev/null and stdout/stderr to the given files (truncated, or
+// appended to with `append`), the signal mask cleared.
+pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& out,
+            const std::filesystem::path& err, bool append = false);
+// Waits for `pid` up to `timeout`: its exit code, or -signal; SIGKILLs it and returns -1000 when
+// it does not end in time.
+int wait_child(pid_t pid, std::chrono::milliseconds timeout);
 // Every path under `root` (recursive), sorted.
 std::vector<std::filesystem::path> tree(const std::filesystem::path& root);
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ecm/sdk/version.hpp"
 #include "ecm_harness.hpp"
 
 namespace ecm::itest {
@@ -100,7 +101,9 @@ EcmOptions with_test_plugin(const std::string& name) {
 
 TEST(Startup, Start_WrongAbiPluginIsRefusedNamingBothAbis) {
   EcmProcess ecm(with_test_plugin("wrong_abi"), false);
-  expect_start_refused(ecm, {"wrong_abi", "ABI 2.0", "ABI 1.2"});
+  expect_start_refused(ecm, {"wrong_abi", "ABI " + std::to_string(::ecm::sdk::kAbiMajor + 1) + ".0",
+                             "ABI " + std::to_string(::ecm::sdk::kAbiMajor) + "." +
+                                 std::to_string(::ecm::sdk::kAbiMinor)});
 }
 
 TEST(Startup, Start_LibraryWithoutDescriptorIsRefused) {

@@ -50,7 +50,7 @@ LaunchHook* create_hook(const PluginConfig& config) {
 }
 
 const PluginDescriptor kDescriptor{
-    ECM_SDK_DESCRIPTOR_HEAD, "launch_hook", "1.0.0", kHookKind, nullptr, &create_hook};
+    ECM_SDK_DESCRIPTOR_HEAD, "launch_hook", "1.0.0", kHookKind, nullptr, &create_hook, nullptr};
 
 }  // namespace
 

@@ -45,8 +45,8 @@ class Misbehaving final : public LauncherPlugin {
 LauncherPlugin* create(const PluginConfig&) {
   return new Misbehaving();
 }
-const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "misbehaving", "0.1.0",
-                                   kLauncherKind,           &create,       nullptr};
+const PluginDescriptor kDescriptor{
+    ECM_SDK_DESCRIPTOR_HEAD, "misbehaving", "0.1.0", kLauncherKind, &create, nullptr, nullptr};
 
 }  // namespace
 

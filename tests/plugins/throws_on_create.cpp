@@ -12,6 +12,7 @@ const ecm::sdk::PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD,
                                              "1.0.0",
                                              ecm::sdk::kLauncherKind,
                                              &create,
+                                             nullptr,
                                              nullptr};
 }  // namespace
 

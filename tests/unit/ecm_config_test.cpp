@@ -219,3 +219,104 @@ TEST(EcmConfig, BadCleanupAndLogRotation) {
   EXPECT_EQ(parse_error("[logs]\nmax_read_lines = 0\n").key(), "logs.max_read_lines");
   EXPECT_EQ(parse_error("[logs]\nrotate_sise = \"1MiB\"\n").key(), "logs.rotate_sise");
 }
+
+TEST(EcmConfig, RmStandaloneByDefault) {
+  for (const char* text : {"", "[rm]\n", "[rm]\naddress = \"\"\n"}) {
+    auto c = parse(text);
+    EXPECT_TRUE(c.rm_host.empty()) << text;
+    EXPECT_EQ(c.rm_port, 0) << text;
+    EXPECT_EQ(c.report_interval, 10s);
+    EXPECT_TRUE(c.rm_labels.empty());
+    EXPECT_TRUE(c.ecm_id.empty());
+  }
+  EXPECT_TRUE(load_config(std::string(ECM_SOURCE_DIR) + "/conf/ecm.toml").rm_host.empty());
+}
+
+TEST(EcmConfig, RmValues) {
+  auto c = parse(R"(
+[rm]
+address = "rm.example:9200"
+report_interval = "300ms"
+labels = ["zone=a", "rack=r1=x"]
+ecm_id = "node-7"
+advertise_address = "10.0.0.7:9101"
+)");
+  EXPECT_EQ(c.rm_host, "rm.example");
+  EXPECT_EQ(c.rm_port, 9200);
+  EXPECT_EQ(c.report_interval, 300ms);
+  EXPECT_EQ(c.rm_labels, (std::map<std::string, std::string>{{"zone", "a"}, {"rack", "r1=x"}}));
+  EXPECT_EQ(c.ecm_id, "node-7");
+  EXPECT_EQ(c.advertise_address, "10.0.0.7:9101");
+}
+
+TEST(EcmConfig, BadRm) {
+  EXPECT_EQ(parse_error("[rm]\naddress = \"nohost\"\n").key(), "rm.address");
+  EXPECT_EQ(parse_error("[rm]\naddress = \"h:0\"\n").key(), "rm.address");
+  EXPECT_EQ(parse_error("[rm]\naddress = \"h:70000\"\n").key(), "rm.address");
+  EXPECT_EQ(parse_error("[rm]\nreport_interval = \"0s\"\n").key(), "rm.report_interval");
+  EXPECT_EQ(parse_error("[rm]\nreport_interval = \"10\"\n").key(), "rm.report_interval");
+  EXPECT_EQ(parse_error("[rm]\nlabels = [\"novalue\"]\n").key(), "rm.labels");
+  EXPECT_EQ(parse_error("[rm]\nlabels = [\"=v\"]\n").key(), "rm.labels");
+  EXPECT_EQ(parse_error("[rm]\necm_id = \"../x\"\n").key(), "rm.ecm_id");
+  EXPECT_EQ(parse_error("[rm]\nadvertise_address = \"h\"\n").key(), "rm.advertise_address");
+  EXPECT_EQ(parse_error("[rm]\nadress = \"h:1\"\n").key(), "rm.adress");
+}
+
+TEST(EcmConfig, HealthAndMetricsDefaults) {
+  auto c = parse("");
+  EXPECT_EQ(c.health_sample_interval, 5s);
+  EXPECT_EQ(c.cpu_overload_percent, 95);
+  EXPECT_EQ(c.memory_min_available_percent, 5);
+  EXPECT_EQ(c.launch_failures_unhealthy, 5);
+  EXPECT_EQ(c.proc_meminfo, "/proc/meminfo");
+  EXPECT_EQ(c.proc_stat, "/proc/stat");
+  EXPECT_EQ(c.proc_loadavg, "/proc/loadavg");
+  EXPECT_FALSE(c.metrics_enabled);  // off unless configured
+  EXPECT_FALSE(parse("[metrics]\nlisten = \"\"\n").metrics_enabled);
+}
+
+TEST(EcmConfig, HealthAndMetricsValues) {
+  auto c = parse(R"(
+[health]
+sample_interval = "200ms"
+cpu_overload_percent = 80
+memory_min_available_percent = 10
+launch_failures_unhealthy = 0
+proc_meminfo = "fake/meminfo"
+proc_stat = "/tmp/stat"
+proc_loadavg = "/tmp/loadavg"
+
+[metrics]
+listen = "0.0.0.0:9102"
+)");
+  EXPECT_EQ(c.health_sample_interval, 200ms);
+  EXPECT_EQ(c.cpu_overload_percent, 80);
+  EXPECT_EQ(c.memory_min_available_percent, 10);
+  EXPECT_EQ(c.launch_failures_unhealthy, 0);
+  EXPECT_EQ(c.proc_meminfo, "/etc/ecm/fake/meminfo");  // relative to the config's dir
+  EXPECT_EQ(c.proc_stat, "/tmp/stat");
+  EXPECT_TRUE(c.metrics_enabled);
+  EXPECT_EQ(c.metrics_host, "0.0.0.0");
+  EXPECT_EQ(c.metrics_port, 9102);
+}
+
+TEST(EcmConfig, BadHealthAndMetrics) {
+  EXPECT_EQ(parse_error("[health]\nsample_interval = \"0s\"\n").key(), "health.sample_interval");
+  EXPECT_EQ(parse_error("[health]\nsample_interval = \"soon\"\n").key(), "health.sample_interval");
+  EXPECT_EQ(parse_error("[health]\ncpu_overload_percent = 0\n").key(),
+            "health.cpu_overload_percent");
+  EXPECT_EQ(parse_error("[health]\ncpu_overload_percent = 101\n").key(),
+            "health.cpu_overload_percent");
+  EXPECT_EQ(parse_error("[health]\ncpu_overload_percent = \"95%\"\n").key(),
+            "health.cpu_overload_percent");
+  EXPECT_EQ(parse_error("[health]\nmemory_min_available_percent = 100\n").key(),
+            "health.memory_min_available_percent");
+  EXPECT_EQ(parse_error("[health]\nlaunch_failures_unhealthy = -1\n").key(),
+            "health.launch_failures_unhealthy");
+  EXPECT_EQ(parse_error("[health]\nproc_stat = \"\"\n").key(), "health.proc_stat");
+  EXPECT_EQ(parse_error("[health]\nproc_cpuinfo = \"/proc/cpuinfo\"\n").key(),
+            "health.proc_cpuinfo");
+  EXPECT_EQ(parse_error("[metrics]\nlisten = \"9102\"\n").key(), "metrics.listen");
+  EXPECT_EQ(parse_error("[metrics]\nlisten = \"127.0.0.1:99999\"\n").key(), "metrics.listen");
+  EXPECT_EQ(parse_error("[metrics]\nport = 9102\n").key(), "metrics.port");
+}

@@ -96,7 +96,11 @@ TEST_F(PluginRegistryTest, LoadsTheShellPluginFromAPrivateCopy) {
   auto info = r.list();
   ASSERT_EQ(info.size(), 1u);
   EXPECT_EQ(info[0].engine_type, "shell");
-  EXPECT_EQ(info[0].abi, std::to_string(sdk::kAbiMajor) + "." + std::to_string(sdk::kAbiMinor));
+  ASSERT_EQ(info[0].generations.size(), 1u);
+  EXPECT_TRUE(info[0].generations[0].serving);
+  EXPECT_EQ(info[0].kinds, std::vector<std::string>{"launcher"});
+  EXPECT_EQ(info[0].generations[0].abi,
+            std::to_string(sdk::kAbiMajor) + "." + std::to_string(sdk::kAbiMinor));
 }
 
 TEST_F(PluginRegistryTest, PluginConfigReachesThePlugin) {

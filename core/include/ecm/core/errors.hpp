@@ -17,6 +17,10 @@ enum class ErrorCode {
   kInternal,
   kLaunchFailed,
   kPermissionDenied,
+  // The node's health takes no new engines (overload, unhealthy, or as the RM set it).
+  kNodeUnavailable,
+  // A plugin cannot be unloaded now: engines it launched still run (force to drain instead).
+  kPluginBusy,
 };
 
 std::string_view to_string(ErrorCode code);

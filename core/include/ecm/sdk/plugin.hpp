@@ -12,6 +12,7 @@
 
 #include "ecm/sdk/hook.hpp"
 #include "ecm/sdk/launcher.hpp"
+#include "ecm/sdk/listener.hpp"
 #include "ecm/sdk/version.hpp"
 
 namespace ecm::sdk {
@@ -49,7 +50,8 @@ struct PluginConfig {
 // The kinds a plugin may provide. A plugin provides one or several.
 enum PluginKind : std::uint32_t {
   kLauncherKind = 1u << 0,
-  kHookKind = 1u << 1,  // ABI 1.2: before/after launch hooks
+  kHookKind = 1u << 1,      // ABI 1.2: before/after launch hooks
+  kListenerKind = 1u << 2,  // ABI 1.3: an ECM event listener
 };
 
 // Layout rule: abi_major and abi_minor stay the first two fields forever (the host reads them
@@ -66,6 +68,9 @@ struct PluginDescriptor {
   // ABI 1.2. Creates the launch hook; null when kinds lacks kHookKind. The host reads this field
   // only from plugins built against 1.2 or later.
   LaunchHook* (*create_hook)(const PluginConfig& config);
+  // ABI 1.3. Creates the event listener; null when kinds lacks kListenerKind. Read only from
+  // plugins built against 1.3 or later.
+  EventListener* (*create_listener)(const PluginConfig& config);
 };
 
 }  // namespace ecm::sdk

@@ -10,7 +10,8 @@ namespace ecm::sdk {
 inline constexpr std::uint32_t kAbiMajor = 1;
 // 1.1: LauncherPlugin::readiness().
 // 1.2: LauncherPlugin::ports() and LaunchContext::ports; the hook kind (LaunchHook, create_hook).
-inline constexpr std::uint32_t kAbiMinor = 2;
+// 1.3: event listeners (EventListener, Event, create_listener, kListenerKind).
+inline constexpr std::uint32_t kAbiMinor = 3;
 
 }  // namespace ecm::sdk
 
