@@ -43,8 +43,8 @@ void PluginDirWatcher::start() {
     std::lock_guard lock(mu_);
     started_ = true;
   }
-  log("registry")->info("watching {} for plugin updates (debounce {}ms)", dir_.string(),
-                        debounce_.count());
+  log("registry")
+      ->info("watching {} for plugin updates (debounce {}ms)", dir_.string(), debounce_.count());
   read_events();
 }
 

@@ -10,11 +10,11 @@
 #include <mutex>
 #include <string>
 
+#include "ecm/core/ecm_event_listener_bus.hpp"
 #include "ecm/core/ecm_metrics.hpp"
 #include "ecm/core/engine_conn.hpp"
 #include "ecm/core/resources.hpp"
 #include "plugins/launcher_generation.hpp"
-#include "ecm/core/ecm_event_listener_bus.hpp"
 #include "services/engine_conn_list_service.hpp"
 
 namespace ecm::host {

@@ -95,8 +95,7 @@ PluginView ECMPluginService::unload(const std::string& name, bool force) {
   check_name(name);
   auto current = get(name);
   if (!current.plugin.loaded) {
-    throw EcmException(ErrorCode::kNotFound, "plugin '" + name +
-                                                 "' is already unloaded (" +
+    throw EcmException(ErrorCode::kNotFound, "plugin '" + name + "' is already unloaded (" +
                                                  std::to_string(current.engines()) +
                                                  " engine(s) still hold it)");
   }

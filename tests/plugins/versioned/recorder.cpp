@@ -23,7 +23,8 @@ using namespace ecm::sdk;
 class Recorder final : public EventListener {
  public:
   explicit Recorder(const PluginConfig& c)
-      : path_(c.get_or("path", "")), mode_(c.get_or("mode", "record")),
+      : path_(c.get_or("path", "")),
+        mode_(c.get_or("mode", "record")),
         release_(c.get_or("release", "")) {
     if (path_.empty()) throw std::invalid_argument("path is required");
   }
@@ -54,7 +55,8 @@ EventListener* create_listener(const PluginConfig& config) {
 }
 
 const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, RECORDER_NAME, "1.0.0",
-                                   kListenerKind, nullptr, nullptr, &create_listener};
+                                   kListenerKind,           nullptr,       nullptr,
+                                   &create_listener};
 
 }  // namespace
 

@@ -43,9 +43,9 @@ LauncherPlugin* create_launcher(const PluginConfig&) {
 #define SWAP_HEAD ECM_SDK_DESCRIPTOR_HEAD
 #endif
 
-const PluginDescriptor kDescriptor{SWAP_HEAD,        "swap",  ECM_SDK_STRINGIFY(SWAP_VERSION) ".0.0",
-                                   kLauncherKind,    &create_launcher, nullptr,
-                                   nullptr};
+const PluginDescriptor kDescriptor{
+    SWAP_HEAD, "swap", ECM_SDK_STRINGIFY(SWAP_VERSION) ".0.0", kLauncherKind, &create_launcher,
+    nullptr,   nullptr};
 
 }  // namespace
 

@@ -59,22 +59,22 @@ inline constexpr std::string_view event_kind_name(EventKind kind) {
 
 // Layout rule: fields are only appended, with an ABI minor bump.
 struct Event {
-  std::uint64_t sequence = 0;      // per ECM run, from 1, without gaps at publication
-  std::int64_t timestamp_ms = 0;   // Unix time in milliseconds when published
+  std::uint64_t sequence = 0;     // per ECM run, from 1, without gaps at publication
+  std::int64_t timestamp_ms = 0;  // Unix time in milliseconds when published
   EventKind kind = EventKind::kEcmStarting;
-  std::string engine_id;           // engine kinds
-  std::string user;                // engine kinds
-  std::string engine_type;         // engine kinds
-  std::string from;                // a status, health or version before the change
-  std::string to;                  // ... and after it
-  std::string reason;              // why, when the ECM knows
-  std::int64_t pid = 0;            // kEngineLaunched, kEngineExited
-  std::optional<int> exit_code;    // kEngineExited: the process exited with this code
-  std::optional<int> signal;       // kEngineExited: the process was ended by this signal
-  std::string plugin_name;         // plugin kinds
-  std::string plugin_version;      // plugin kinds: the version now serving (or refused)
-  std::uint64_t generation = 0;    // plugin kinds: the host's generation number
-  std::string message;             // free text (see each kind)
+  std::string engine_id;         // engine kinds
+  std::string user;              // engine kinds
+  std::string engine_type;       // engine kinds
+  std::string from;              // a status, health or version before the change
+  std::string to;                // ... and after it
+  std::string reason;            // why, when the ECM knows
+  std::int64_t pid = 0;          // kEngineLaunched, kEngineExited
+  std::optional<int> exit_code;  // kEngineExited: the process exited with this code
+  std::optional<int> signal;     // kEngineExited: the process was ended by this signal
+  std::string plugin_name;       // plugin kinds
+  std::string plugin_version;    // plugin kinds: the version now serving (or refused)
+  std::uint64_t generation = 0;  // plugin kinds: the host's generation number
+  std::string message;           // free text (see each kind)
 };
 
 }  // namespace ecm::sdk
