@@ -25,4 +25,13 @@ std::string new_engine_token() {
   return out;
 }
 
+sdk::Event engine_event(sdk::EventKind kind, const EngineConn& e) {
+  sdk::Event event;
+  event.kind = kind;
+  event.engine_id = e.id;
+  event.user = e.user;
+  event.engine_type = e.engine_type;
+  return event;
+}
+
 }  // namespace ecm::core

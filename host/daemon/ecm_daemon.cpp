@@ -100,32 +100,22 @@ EcmDaemon::EcmDaemon(EcmConfig config)
 }
 
 void EcmDaemon::connect_events() {
-  auto engine_event = [](sdk::EventKind kind, const core::EngineConn& e) {
-    sdk::Event event;
-    event.kind = kind;
-    event.engine_id = e.id;
-    event.user = e.user;
-    event.engine_type = e.engine_type;
-    return event;
-  };
-  engines_.add_status_observer(
-      [this, engine_event](core::EngineStatus from, const core::EngineConn& e) {
-        auto event = engine_event(sdk::EventKind::kEngineStateChanged, e);
-        // A new engine is reported as Starting -> Starting: it entered the table.
-        event.from = std::string(core::to_string(from));
-        event.to = std::string(core::to_string(e.status));
-        event.reason = !e.failure_reason.empty() ? e.failure_reason : e.stop_reason;
-        event.pid = e.pid;
-        bus_.publish(std::move(event));
-      });
+  engines_.add_status_observer([this](core::EngineStatus from, const core::EngineConn& e) {
+    auto event = core::engine_event(sdk::EventKind::kEngineStateChanged, e);
+    // A new engine is reported as Starting -> Starting: it entered the table.
+    event.from = std::string(core::to_string(from));
+    event.to = std::string(core::to_string(e.status));
+    event.reason = !e.failure_reason.empty() ? e.failure_reason : e.stop_reason;
+    event.pid = e.pid;
+    bus_.publish(std::move(event));
+  });
   launch_.set_event_sink([this](sdk::Event event) { bus_.publish(std::move(event)); });
-  log_rotation_.set_rotation_observer(
-      [this, engine_event](const core::EngineConn& e, const std::string& stream) {
-        auto event = engine_event(sdk::EventKind::kEngineLogRotated, e);
-        event.message = stream;
-        event.reason = "larger than " + std::to_string(config_.log_rotate_size) + " bytes";
-        bus_.publish(std::move(event));
-      });
+  log_rotation_.set_rotation_observer([this](const core::EngineConn& e, const std::string& stream) {
+    auto event = core::engine_event(sdk::EventKind::kEngineLogRotated, e);
+    event.message = stream;
+    event.reason = "larger than " + std::to_string(config_.log_rotate_size) + " bytes";
+    bus_.publish(std::move(event));
+  });
   health_.set_health_observer(
       [this](core::NodeHealth from, core::NodeHealth to, const std::string& reason) {
         sdk::Event event;

@@ -346,11 +346,7 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
       e.started_at = core::Clock::now();
     });
     if (event_sink_) {
-      sdk::Event launched;
-      launched.kind = sdk::EventKind::kEngineLaunched;
-      launched.engine_id = id;
-      launched.user = request.user;
-      launched.engine_type = request.engine_type;
+      auto launched = core::engine_event(sdk::EventKind::kEngineLaunched, record);
       launched.pid = started.pid;
       launched.plugin_name = launcher->library().name;
       launched.plugin_version = launcher->library().version;
@@ -448,11 +444,7 @@ void EngineConnLaunchService::on_exit(const std::string& engine_id, const core::
       log("engines")->info("[{}] ended {}: {}", engine_id, core::to_string(ended->status),
                            core::describe_exit(exit));
       if (event_sink_) {
-        sdk::Event exited;
-        exited.kind = sdk::EventKind::kEngineExited;
-        exited.engine_id = engine_id;
-        exited.user = ended->user;
-        exited.engine_type = ended->engine_type;
+        auto exited = core::engine_event(sdk::EventKind::kEngineExited, *ended);
         exited.pid = ended->pid;
         exited.exit_code = exit.code;
         exited.signal = exit.signal;

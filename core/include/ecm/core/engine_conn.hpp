@@ -9,6 +9,7 @@
 
 #include "ecm/core/engine_status.hpp"
 #include "ecm/core/resources.hpp"
+#include "ecm/sdk/event.hpp"
 
 namespace ecm::core {
 
@@ -52,6 +53,9 @@ struct EngineConn {
   // next heartbeat. Empty: healthy as far as the ECM knows.
   std::string unhealthy_reason;
 };
+
+// An event of `kind` about engine `e`, its id, user and engine type filled in.
+sdk::Event engine_event(sdk::EventKind kind, const EngineConn& e);
 
 // A fresh random engine id: "ec-" and 24 hex digits.
 std::string new_engine_id();
