@@ -90,6 +90,8 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       metrics_(engines_, resources_, &registry_.call_stats()),
       health_(health_settings(config_), metrics_, &cleanup_, io_),
       plugins_(registry_, engines_) {
+  // core's event bus logs under "bus": made here, it writes to the daemon's log like the rest.
+  log("bus");
   // New engines only while the node's health takes them (Healthy, WARN).
   launch_.set_admission_check([this] { return health_.launch_refusal(); });
   launch_.set_latency_observer(

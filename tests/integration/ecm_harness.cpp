@@ -156,7 +156,9 @@ std::string EcmProcess::generated_config() const {
   for (std::size_t i = 0; i < enabled.size(); ++i) {
     c << (i ? ", " : "") << toml_string(enabled[i]);
   }
-  c << "]\n\n[engines]\nstop_grace = " << toml_string(options_.stop_grace) << "\n";
+  c << "]\n"
+    << options_.plugins_toml << "\n[engines]\nstop_grace = " << toml_string(options_.stop_grace)
+    << "\n";
   if (options_.stop_on_shutdown) {
     c << "stop_on_shutdown = " << (*options_.stop_on_shutdown ? "true" : "false") << "\n";
   }

@@ -29,6 +29,8 @@ struct EcmOptions {
   std::vector<std::string> test_plugins;
   // [plugins] enabled; default: every plugin copied (plugins, then test_plugins).
   std::optional<std::vector<std::string>> enabled;
+  // More keys of the [plugins] table ("watch = true\n").
+  std::string plugins_toml;
   // Written to <conf_dir>/shell.toml when not empty.
   std::string shell_toml;
   // Written to <conf_dir>/NAME.toml, for any plugin.
