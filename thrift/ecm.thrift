@@ -18,6 +18,8 @@ enum ErrorCode {
   NODE_UNAVAILABLE = 10,
   // unloadPlugin without force while engines the plugin launched still run.
   PLUGIN_BUSY = 11,
+  // A resource of the launch could not be fetched, verified or unpacked (the message names it).
+  LOCALIZATION_FAILED = 12,
 }
 
 // The one error every method throws: a code the caller can act on and a human message.
@@ -39,6 +41,20 @@ enum EngineStatus {
   BUSY = 9,
 }
 
+// A resource the engine needs, fetched into the node's cache and linked into its work dir.
+struct ResourceSpec {
+  // "file:///srv/jars/a.jar", "https://repo/x.tar.gz", "bml://RESOURCE_ID/VERSION"
+  1: optional string uri,
+  // Expected SHA-256 (64 hex digits); required for remote schemes unless the ECM allows unverified.
+  2: optional string sha256,
+  // Its name in the work dir ([A-Za-z0-9._-]+); unset: the last segment of the URI's path.
+  3: optional string name,
+  // A zip, tar or tar.gz unpacked into a directory of that name.
+  4: optional bool unpack,
+  // "private" (the default: cached for this user only) or "public" (shared by every user).
+  5: optional string visibility,
+}
+
 struct LaunchRequest {
   // The RM's id for this launch: the same ticket twice returns the engine already made.
   1: optional string ticket_id,
@@ -56,6 +72,9 @@ struct LaunchRequest {
   // Not ready (see the plugin's readiness rule) after this long: stopped and FAILED.
   // Unset or 0: the plugin's timeout, else the ECM's [engines] launch_timeout.
   10: optional i64 launch_timeout_ms,
+  // Localized before the engine starts (it stays STARTING meanwhile); LOCALIZATION_FAILED names
+  // the one that could not be.
+  11: optional list<ResourceSpec> resources,
 }
 
 struct EngineConn {
@@ -303,6 +322,37 @@ struct UnloadPluginRequest {
   2: optional bool force,
 }
 
+// One entry of the node's resource cache.
+struct CacheEntry {
+  1: optional string sha256,
+  2: optional bool unpacked,
+  // Empty: public; else the user a private entry belongs to.
+  3: optional string owner,
+  4: optional i64 bytes,
+  5: optional i64 last_used_ms,
+  // Engines using it now (an entry in use is never evicted).
+  6: optional i32 in_use,
+  7: optional string path,
+}
+
+struct CacheReport {
+  1: optional list<CacheEntry> entries,
+  2: optional i64 bytes,
+  // 0: unbounded
+  3: optional i64 max_bytes,
+}
+
+struct PruneCacheRequest {
+  // Every entry no engine uses; unset or false: only enough to get under the bound.
+  1: optional bool all,
+}
+
+struct PruneCacheResult {
+  1: optional i32 removed,
+  2: optional i64 bytes_freed,
+  3: optional i32 kept_in_use,
+}
+
 service EngineConnManagerService {
   EngineConn launchEngineConn(1: LaunchRequest request) throws (1: EcmError error),
   EngineConn getEngineConn(1: string engine_id) throws (1: EcmError error),
@@ -328,4 +378,7 @@ service EngineConnManagerService {
   PluginInfo loadPlugin(1: string path) throws (1: EcmError error),
   // PLUGIN_BUSY while engines of the plugin run and force is not set.
   PluginInfo unloadPlugin(1: UnloadPluginRequest request) throws (1: EcmError error),
+  // The node's resource cache, and pruning it.
+  CacheReport listCache() throws (1: EcmError error),
+  PruneCacheResult pruneCache(1: PruneCacheRequest request) throws (1: EcmError error),
 }

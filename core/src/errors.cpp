@@ -26,6 +26,8 @@ std::string_view to_string(ErrorCode code) {
       return "NODE_UNAVAILABLE";
     case ErrorCode::kPluginBusy:
       return "PLUGIN_BUSY";
+    case ErrorCode::kLocalizationFailed:
+      return "LOCALIZATION_FAILED";
   }
   return "INTERNAL";
 }

@@ -40,7 +40,7 @@ EventListener* create_listener(const PluginConfig& config) {
 
 const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "hello_listener", "1.0.0",
                                    kListenerKind,           nullptr,          nullptr,
-                                   &create_listener};
+                                   &create_listener,        nullptr};
 
 }  // namespace
 

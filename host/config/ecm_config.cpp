@@ -83,6 +83,23 @@ void read_events(TomlReader& t, EcmConfig& c) {
   t.refuse_unknown_keys();
 }
 
+void read_cache(TomlReader& t, EcmConfig& c, const std::filesystem::path& base) {
+  if (auto v = t.string("dir")) c.cache_dir = resolve(base, *v);
+  if (auto v = t.size("max_size")) c.cache_max_bytes = *v;
+  t.refuse_unknown_keys();
+}
+
+void read_localization(TomlReader& t, EcmConfig& c) {
+  if (auto v = t.boolean("allow_unverified")) c.allow_unverified = *v;
+  if (auto v = t.size("max_unpacked_size")) {
+    if (*v == 0) t.fail("max_unpacked_size", "must be more than 0B");
+    c.max_unpacked_bytes = *v;
+  }
+  if (auto v = t.integer("max_archive_entries", 1, 10'000'000))
+    c.max_archive_entries = static_cast<std::uint64_t>(*v);
+  t.refuse_unknown_keys();
+}
+
 void read_engines(TomlReader& t, EcmConfig& c) {
   if (auto v = t.duration("stop_grace")) c.stop_grace = *v;
   if (auto v = t.duration("launch_timeout")) {
@@ -287,6 +304,8 @@ EcmConfig read(const toml::table& root, const std::string& source_name,
   if (auto t = top.table("paths")) read_paths(*t, c, base);
   if (auto t = top.table("plugins")) read_plugins(*t, c, base);
   if (auto t = top.table("events")) read_events(*t, c);
+  if (auto t = top.table("cache")) read_cache(*t, c, base);
+  if (auto t = top.table("localization")) read_localization(*t, c);
   if (auto t = top.table("engines")) read_engines(*t, c);
   if (auto t = top.table("resources")) read_resources(*t, c);
   if (auto t = top.table("users")) read_users(*t, c);
@@ -298,6 +317,7 @@ EcmConfig read(const toml::table& root, const std::string& source_name,
   if (auto t = top.table("health")) read_health(*t, c, base);
   if (auto t = top.table("metrics")) read_metrics(*t, c);
   top.refuse_unknown_keys();
+  if (c.cache_dir.empty()) c.cache_dir = c.state_dir / "cache";
   return c;
 }
 

@@ -35,6 +35,13 @@ struct EcmConfig {
   std::chrono::milliseconds watch_debounce{500};
   // [events]: the queue of each listener; events beyond it are dropped for that listener.
   std::size_t event_queue_capacity = 4096;
+  // [cache]: the resource cache (<state_dir>/cache by default) and its bound (0: none).
+  std::filesystem::path cache_dir;
+  std::uint64_t cache_max_bytes = std::uint64_t{10} << 30;
+  // [localization]
+  bool allow_unverified = false;                              // remote resources without a sha256
+  std::uint64_t max_unpacked_bytes = std::uint64_t{4} << 30;  // an archive's expanded size
+  std::uint64_t max_archive_entries = 100000;
   // [engines]
   std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};
   bool stop_on_shutdown = true;

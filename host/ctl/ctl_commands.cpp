@@ -41,6 +41,10 @@ constexpr std::array kCommands{
                 "List the loaded plugins with the engines holding each generation, or hot-swap "
                 "one: reload its file, load a new file, unload it.",
                 define_plugins, run_plugins},
+    CommandSpec{"cache", "cache [list | prune [--all]]",
+                "List the node's resource cache (entries, size, engines using each), or prune "
+                "it: unused entries until it is under its bound, or every unused one with --all.",
+                define_cache, run_cache},
     CommandSpec{"callback",
                 "callback (--status S | --heartbeat) [--address A] [--message M] [--pid P]",
                 "Report for the engine this runs in (ECM_ENGINE_ID, ECM_ENGINE_TOKEN) to the "

@@ -84,4 +84,8 @@ void run_metrics(Context& ctx);
 void define_plugins(CommandOptions& o);
 void run_plugins(Context& ctx);
 
+// The node's resource cache (ctl_cache_commands.cpp).
+void define_cache(CommandOptions& o);
+void run_cache(Context& ctx);
+
 }  // namespace ecm::ctl

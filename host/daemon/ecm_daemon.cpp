@@ -80,6 +80,10 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       registry_(config_.plugin_dir, config_.plugin_conf_dir, config_.state_dir / "plugins", &bus_),
       resources_(config_.capacity, config_.protected_),
       ports_(config_.port_range),
+      cache_(config_.cache_dir, config_.cache_max_bytes),
+      localization_(
+          {config_.allow_unverified, {config_.max_unpacked_bytes, config_.max_archive_entries}},
+          registry_, cache_),
       launch_({config_.work_root, config_.stop_grace, config_.engine_default,
                config_.launch_timeout, sibling_ecmctl(), run_as_user(config_), config_.port_host},
               registry_, engines_, resources_, processes_, ports_, io_),
@@ -112,6 +116,7 @@ void EcmDaemon::connect_events() {
     bus_.publish(std::move(event));
   });
   launch_.set_event_sink([this](sdk::Event event) { bus_.publish(std::move(event)); });
+  localization_.set_event_sink([this](sdk::Event event) { bus_.publish(std::move(event)); });
   log_rotation_.set_rotation_observer([this](const core::EngineConn& e, const std::string& stream) {
     auto event = core::engine_event(sdk::EventKind::kEngineLogRotated, e);
     event.message = stream;
@@ -138,6 +143,8 @@ void EcmDaemon::start() {
   std::filesystem::create_directories(config_.work_root);
   // Before anything can add an engine: every record is written to the store before it is seen.
   store_.emplace(config_.state_dir / "ecm.db");
+  cache_.open();
+  launch_.set_localization(&localization_);
   engines_.set_store(&*store_);
   try {
     for (const auto& name : config_.enabled_plugins)
@@ -182,7 +189,7 @@ void EcmDaemon::start() {
   main_server_ = serve_thrift(std::make_shared<ecm::thrift::EngineConnManagerServiceProcessor>(
                                   std::make_shared<EcmServiceHandler>(
                                       EcmServices{launch_, engines_, kill_, resources_, &cleanup_,
-                                                  &health_, &metrics_, &plugins_},
+                                                  &health_, &metrics_, &plugins_, &cache_},
                                       config_.log_max_read_lines)),
                               config_.listen_host, config_.listen_port, server_thread_);
   port_ = main_server_.port;

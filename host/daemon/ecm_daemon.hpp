@@ -83,6 +83,10 @@ class EcmDaemon {
   EngineConnListService engines_;
   core::ResourceLedger resources_;
   core::PortReservations ports_;
+  // The resource cache (opened in start()) and the service that fills it; before launch_, which
+  // holds cache entries for its engines.
+  ResourceCache cache_;
+  ResourceLocalizationService localization_;
   EngineConnLaunchService launch_;
   EngineConnKillService kill_;
   EngineConnCallbackService callbacks_;

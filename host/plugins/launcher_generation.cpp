@@ -152,4 +152,17 @@ std::vector<sdk::PortRequest> LauncherGeneration::ports(const sdk::LaunchRequest
   });
 }
 
+std::vector<sdk::ResourceSpec> LauncherGeneration::resources(
+    const sdk::LaunchRequest& request) const {
+  // The slot exists only in the vtable of a plugin built against SDK 1.4 or later.
+  if (library_->abi_minor < 4) return {};
+  return counted(stats_.get(), [&]() -> std::vector<sdk::ResourceSpec> {
+    auto failed = [&](const std::string& m) {
+      throw EcmException(ErrorCode::kPluginFailed,
+                         "plugin '" + library_->name + "' resources " + m);
+    };
+    return guarded([&] { return plugin_->resources(request); }, failed);
+  });
+}
+
 }  // namespace ecm::host

@@ -56,6 +56,8 @@ class LauncherGeneration {
   // The ports the request needs (ABI 1.2+; an older plugin asks for none), checked by
   // core::validate_port_requests. Throws EcmException(kPluginFailed).
   std::vector<sdk::PortRequest> ports(const sdk::LaunchRequest& request) const;
+  // The resources the plugin adds to the request's (ABI 1.4+; an older plugin adds none).
+  std::vector<sdk::ResourceSpec> resources(const sdk::LaunchRequest& request) const;
 
  private:
   std::shared_ptr<PluginLibrary> library_;

@@ -145,15 +145,19 @@ std::shared_ptr<PluginLibrary> open_plugin_library(const std::string& name,
     throw PluginLoadError(where + ": declares no kind (launcher, hook, listener)");
   }
   // Kinds this plugin's SDK version may declare; create_hook exists only in a 1.2+ descriptor,
-  // create_listener only in a 1.3+ one.
+  // create_listener only in a 1.3+ one, create_localizer only in a 1.4+ one.
   std::uint32_t known = sdk::kLauncherKind;
   if (p->abi_minor >= 2) known |= sdk::kHookKind;
   if (p->abi_minor >= 3) known |= sdk::kListenerKind;
+  if (p->abi_minor >= 4) known |= sdk::kLocalizerKind;
   if ((d->kinds & sdk::kHookKind) && p->abi_minor >= 2 && d->create_hook == nullptr) {
     throw PluginLoadError(where + ": declares a hook but has no create_hook");
   }
   if ((d->kinds & sdk::kListenerKind) && p->abi_minor >= 3 && d->create_listener == nullptr) {
     throw PluginLoadError(where + ": declares a listener but has no create_listener");
+  }
+  if ((d->kinds & sdk::kLocalizerKind) && p->abi_minor >= 4 && d->create_localizer == nullptr) {
+    throw PluginLoadError(where + ": declares a localizer but has no create_localizer");
   }
   if ((d->kinds & ~known) != 0) {
     throw PluginLoadError(where + ": declares plugin kinds this host does not know (bits " +

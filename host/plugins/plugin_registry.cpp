@@ -36,6 +36,7 @@ std::vector<std::string> plugin_kind_names(std::uint32_t kinds) {
   if (kinds & sdk::kLauncherKind) out.emplace_back("launcher");
   if (kinds & sdk::kHookKind) out.emplace_back("hook");
   if (kinds & sdk::kListenerKind) out.emplace_back("listener");
+  if (kinds & sdk::kLocalizerKind) out.emplace_back("localizer");
   return out;
 }
 
@@ -95,6 +96,8 @@ PluginLoadOutcome PluginRegistry::load_locked(const std::string& name,
     fresh.hook = std::make_shared<const HookGeneration>(library, config);
   if (library->kinds & sdk::kListenerKind)
     fresh.listener = std::make_shared<ListenerGeneration>(library, config);
+  if (library->kinds & sdk::kLocalizerKind)
+    fresh.localizer = std::make_shared<const LocalizerGeneration>(library, config);
   if (fresh.listener && bus_ == nullptr) {
     throw PluginLoadError("plugin '" + name + "': a listener needs the event bus");
   }
@@ -111,6 +114,7 @@ PluginLoadOutcome PluginRegistry::load_locked(const std::string& name,
                               it->second + "'");
       }
     }
+    if (fresh.localizer) check_localizer_unique_locked(name, *fresh.localizer);
     if (auto it = plugins_.find(name); it != plugins_.end()) {
       old = it->second;
       const void* pin = old->launcher.get();
@@ -215,6 +219,55 @@ std::shared_ptr<const LauncherGeneration> PluginRegistry::launcher_for(
                                  version.substr(0, 64) + "' (served: " + served + ")");
   }
   return launcher;
+}
+
+// One default localizer per scheme, and one bound localizer per (scheme, engine type): else which
+// one fetches would depend on load order.
+void PluginRegistry::check_localizer_unique_locked(const std::string& name,
+                                                   const LocalizerGeneration& fresh) const {
+  for (const auto& [other, loaded] : plugins_) {
+    if (other == name || !loaded.localizer) continue;
+    for (const auto& scheme : fresh.schemes()) {
+      if (!loaded.localizer->serves(scheme)) continue;
+      if (fresh.engine_types().empty() && loaded.localizer->engine_types().empty()) {
+        throw PluginLoadError("plugin '" + name + "': URI scheme '" + scheme +
+                              "' is already served by plugin '" + other + "'");
+      }
+      for (const auto& type : fresh.engine_types()) {
+        if (loaded.localizer->bound_to(type)) {
+          throw PluginLoadError("plugin '" + name + "': URI scheme '" + scheme +
+                                "' for engine type '" + type + "' is already served by plugin '" +
+                                other + "'");
+        }
+      }
+    }
+  }
+}
+
+std::shared_ptr<const LocalizerGeneration> PluginRegistry::localizer_for(
+    const std::string& scheme, const std::string& engine_type) const {
+  std::lock_guard lock(mu_);
+  std::shared_ptr<const LocalizerGeneration> fallback;
+  for (const auto& [name, loaded] : plugins_) {
+    const auto& l = loaded.localizer;
+    if (!l || !l->serves(scheme)) continue;
+    if (l->bound_to(engine_type)) return l;
+    if (l->engine_types().empty()) fallback = l;
+  }
+  return fallback;
+}
+
+std::vector<std::string> PluginRegistry::localized_schemes() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, loaded] : plugins_) {
+    if (!loaded.localizer) continue;
+    for (const auto& s : loaded.localizer->schemes()) {
+      if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::vector<std::shared_ptr<const HookGeneration>> PluginRegistry::hooks_for(

@@ -20,6 +20,7 @@
 #include "plugins/hook_generation.hpp"
 #include "plugins/launcher_generation.hpp"
 #include "plugins/listener_generation.hpp"
+#include "plugins/localizer_generation.hpp"
 #include "plugins/plugin_library.hpp"
 
 namespace ecm::host {
@@ -39,7 +40,7 @@ struct PluginGenerationInfo {
 
 struct PluginInfo {
   std::string name;
-  std::vector<std::string> kinds;  // "launcher", "hook", "listener"
+  std::vector<std::string> kinds;  // "launcher", "hook", "listener", "localizer"
   std::string engine_type;         // for a launcher
   std::string source_path;         // the file the serving generation was loaded from
   bool loaded = true;              // false: unloaded, its older generations still held by engines
@@ -88,6 +89,13 @@ class PluginRegistry {
   std::vector<std::shared_ptr<const HookGeneration>> hooks_for(
       const std::string& engine_type) const;
 
+  // The localizer for `scheme`: one bound to `engine_type` if a plugin is, else the scheme's
+  // default. Null when none serves the scheme.
+  std::shared_ptr<const LocalizerGeneration> localizer_for(const std::string& scheme,
+                                                           const std::string& engine_type) const;
+  // The schemes some localizer serves, sorted (for error messages).
+  std::vector<std::string> localized_schemes() const;
+
   // Every plugin loaded, and every unloaded one whose launcher generations engines still hold.
   std::vector<PluginInfo> list() const;
   std::optional<PluginInfo> find(const std::string& name) const;
@@ -106,6 +114,7 @@ class PluginRegistry {
     std::shared_ptr<const LauncherGeneration> launcher;
     std::shared_ptr<const HookGeneration> hook;
     std::shared_ptr<ListenerGeneration> listener;
+    std::shared_ptr<const LocalizerGeneration> localizer;
     std::optional<core::ECMEventListenerBus::SubscriptionId> subscription;
   };
   // A launcher generation no longer serving; listed while something still holds it.
@@ -120,6 +129,8 @@ class PluginRegistry {
   // Under mu_.
   PluginInfo info_locked(const std::string& name) const;
   void retire_locked(const std::string& name, const Loaded& old);
+  void check_localizer_unique_locked(const std::string& name,
+                                     const LocalizerGeneration& fresh) const;
   void publish(sdk::Event event) const;
 
   std::filesystem::path plugin_dir_;

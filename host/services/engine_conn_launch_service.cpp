@@ -169,6 +169,8 @@ struct EngineConnLaunchService::Preparation {
   sdk::LaunchContext context;
   std::vector<std::shared_ptr<const HookGeneration>> hooks;
   bool hooks_ran = false;
+  std::vector<sdk::ResourceSpec> resources;        // the request's and the plugin's, validated
+  ResourceLocalizationService::Holdings holdings;  // moved to holdings_ once the engine runs
 };
 
 void EngineConnLaunchService::assign_ports(const std::string& engine_id,
@@ -211,6 +213,9 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
     give_to(work.parent_path(), prep.identity->credentials);
     give_tree_to(work, prep.identity->credentials);
   }
+  // After the plugin's files: a resource name taken by one of them fails the link, never
+  // writes through it into the cache.
+  localize(record, prep);
   auto& runtime = prep.runtime;
   runtime.stop_signal = spec.stop_signal;
   runtime.stop_grace = spec.stop_grace.count() > 0 ? spec.stop_grace : settings_.default_stop_grace;
@@ -264,6 +269,20 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   return p;
 }
 
+void EngineConnLaunchService::localize(const core::EngineConn& record, Preparation& prep) const {
+  if (prep.resources.empty()) return;
+  LocalizationTarget target;
+  target.engine_id = record.id;
+  target.user = record.user;
+  target.engine_type = record.engine_type;
+  target.work_dir = record.work_dir;
+  if (prep.identity) {
+    target.uid = prep.identity->credentials.uid;
+    target.gid = prep.identity->credentials.gid;
+  }
+  prep.holdings = localization_->localize(target, prep.resources);
+}
+
 core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& request,
                                                  const LaunchOptions& options) {
   const auto began = std::chrono::steady_clock::now();
@@ -281,6 +300,16 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
   auto launcher = registry_.launcher_for(request.engine_type, request.engine_version);
   launcher->validate(request);
   Preparation prep;
+  // Resources are checked (a localizer for each, checksums, names) before anything is locked.
+  prep.resources = options.resources;
+  for (auto& r : launcher->resources(request))
+    prep.resources.push_back(std::move(r));
+  if (!prep.resources.empty()) {
+    if (localization_ == nullptr) {
+      throw EcmException(ErrorCode::kInvalidRequest, "this ECM localizes no resources");
+    }
+    localization_->validate(prep.resources, request.engine_type);
+  }
   // Who the engine runs as is settled before anything is locked: a refused user changes nothing.
   if (settings_.run_as_user)
     prep.identity = core::resolve_user(request.user, *settings_.run_as_user);
@@ -324,6 +353,12 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     assign_ports(id, launcher->ports(request), prep);
     engines_.update(id, [&](core::EngineConn& e) { e.ports = prep.context.ports; });
     core::ProcessSpec spec = prepare(record, request, *launcher, prep);
+    if (!prep.holdings.empty()) {
+      // Before the spawn: an engine that exits at once releases them on the event loop, and a
+      // failed spawn through fail().
+      std::lock_guard lock(holdings_mu_);
+      holdings_[id] = std::move(prep.holdings);
+    }
     const auto rule = launcher->readiness(request, prep.context);
     // The request's, else the administrator's for this plugin, else the plugin's, else the node's.
     const auto& admin = launcher->host_settings();
@@ -384,6 +419,14 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
 void EngineConnLaunchService::release(const std::string& engine_id) {
   resources_.release(engine_id);
   ports_.release(engine_id);
+  ResourceLocalizationService::Holdings held;  // released outside the lock
+  {
+    std::lock_guard lock(holdings_mu_);
+    if (auto it = holdings_.find(engine_id); it != holdings_.end()) {
+      held = std::move(it->second);
+      holdings_.erase(it);
+    }
+  }
 }
 
 bool EngineConnLaunchService::mark_ready(const std::string& engine_id, core::EngineStatus status) {

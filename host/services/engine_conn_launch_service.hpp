@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include "services/engine_conn_list_service.hpp"
 #include "services/engine_heartbeat_monitor.hpp"
 #include "services/engine_readiness.hpp"
+#include "services/resource_localization_service.hpp"
 
 namespace ecm::host {
 
@@ -40,6 +42,7 @@ struct LaunchSettings {
 struct LaunchOptions {
   core::Resource asked;                         // memory and cores (0: the default)
   std::chrono::milliseconds launch_timeout{0};  // 0: the plugin's, else the configured one
+  std::vector<sdk::ResourceSpec> resources;     // the request's; the plugin's are added
 };
 
 class EngineConnLaunchService {
@@ -82,6 +85,8 @@ class EngineConnLaunchService {
   // Told of each engine's process spawned and ended (kEngineLaunched, kEngineExited events).
   // Must not block: it runs on the launch's thread and on the event loop.
   void set_event_sink(std::function<void(sdk::Event)> sink) { event_sink_ = std::move(sink); }
+  // Where resources are localized; without it a launch naming resources is refused.
+  void set_localization(ResourceLocalizationService* localization) { localization_ = localization; }
 
  private:
   // What a launch holds until the process is spawned (sockets) or the engine ends (the rest).
@@ -93,6 +98,7 @@ class EngineConnLaunchService {
   core::ProcessSpec prepare(const core::EngineConn& record, const sdk::LaunchRequest& request,
                             const LauncherGeneration& launcher, Preparation& prep) const;
   void on_exit(const std::string& engine_id, const core::ExitStatus& exit);
+  void localize(const core::EngineConn& record, Preparation& prep) const;
   void on_not_ready(const std::string& engine_id);
   void on_heartbeat_lost(const std::string& engine_id, std::chrono::milliseconds silent);
   // Frees what an engine held (resources, reserved ports); each part once, whoever calls first.
@@ -109,6 +115,10 @@ class EngineConnLaunchService {
   std::function<std::optional<std::string>()> admission_check_;
   std::function<void(std::chrono::microseconds)> latency_observer_;
   std::function<void(sdk::Event)> event_sink_;
+  ResourceLocalizationService* localization_ = nullptr;
+  std::mutex holdings_mu_;
+  // The cache entries each live engine's resource links point into, until it ends.
+  std::map<std::string, ResourceLocalizationService::Holdings> holdings_;
   mutable std::mutex callback_mu_;
   std::string callback_address_;
   EngineReadinessWatcher readiness_;  // its handlers use the members above

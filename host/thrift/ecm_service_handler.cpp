@@ -11,7 +11,8 @@ void EcmServiceHandler::launchEngineConn(ecm::thrift::EngineConn& out,
       throw core::EcmException(core::ErrorCode::kInvalidRequest, "launch_timeout_ms is negative");
     }
     LaunchOptions options{requested_resources(request),
-                          std::chrono::milliseconds(request.launch_timeout_ms)};
+                          std::chrono::milliseconds(request.launch_timeout_ms),
+                          requested_resource_specs(request)};
     out = to_thrift(s_.launch.launch(to_core(request), options));
   });
 }
@@ -150,6 +151,42 @@ void EcmServiceHandler::unloadPlugin(ecm::thrift::PluginInfo& out,
       throw core::EcmException(core::ErrorCode::kInvalidRequest, "name is required");
     }
     out = to_thrift(plugins().unload(request.name, request.force));
+  });
+}
+
+void EcmServiceHandler::listCache(ecm::thrift::CacheReport& out) {
+  rpc("listCache", [&] {
+    if (!s_.cache) throw core::EcmException(core::ErrorCode::kInternal, "no resource cache");
+    out = ecm::thrift::CacheReport();
+    std::vector<ecm::thrift::CacheEntry> entries;
+    for (const auto& e : s_.cache->list()) {
+      ecm::thrift::CacheEntry t;
+      t.__set_sha256(e.key.sha256);
+      t.__set_unpacked(e.key.unpacked);
+      t.__set_owner(e.key.owner);
+      t.__set_bytes(static_cast<std::int64_t>(e.bytes));
+      t.__set_last_used_ms(
+          std::chrono::duration_cast<std::chrono::milliseconds>(e.last_used.time_since_epoch())
+              .count());
+      t.__set_in_use(e.holders);
+      t.__set_path(e.content.string());
+      entries.push_back(std::move(t));
+    }
+    out.__set_entries(std::move(entries));
+    out.__set_bytes(static_cast<std::int64_t>(s_.cache->bytes()));
+    out.__set_max_bytes(static_cast<std::int64_t>(s_.cache->max_bytes()));
+  });
+}
+
+void EcmServiceHandler::pruneCache(ecm::thrift::PruneCacheResult& out,
+                                   const ecm::thrift::PruneCacheRequest& request) {
+  rpc("pruneCache", [&] {
+    if (!s_.cache) throw core::EcmException(core::ErrorCode::kInternal, "no resource cache");
+    const auto r = s_.cache->prune(request.all);
+    out = ecm::thrift::PruneCacheResult();
+    out.__set_removed(r.removed);
+    out.__set_bytes_freed(static_cast<std::int64_t>(r.bytes_freed));
+    out.__set_kept_in_use(r.kept_in_use);
   });
 }
 

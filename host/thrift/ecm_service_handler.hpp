@@ -26,6 +26,8 @@ struct EcmServices {
   const ECMMetricsService* metrics = nullptr;
   // listPlugins, reloadPlugin, loadPlugin, unloadPlugin; null: those answer INTERNAL.
   ECMPluginService* plugins = nullptr;
+  // listCache, pruneCache; null: those answer INTERNAL.
+  ResourceCache* cache = nullptr;
 };
 
 class EcmServiceHandler : public ecm::thrift::EngineConnManagerServiceIf {
@@ -55,6 +57,9 @@ class EcmServiceHandler : public ecm::thrift::EngineConnManagerServiceIf {
   void loadPlugin(ecm::thrift::PluginInfo& out, const std::string& path) override;
   void unloadPlugin(ecm::thrift::PluginInfo& out,
                     const ecm::thrift::UnloadPluginRequest& request) override;
+  void listCache(ecm::thrift::CacheReport& out) override;
+  void pruneCache(ecm::thrift::PruneCacheResult& out,
+                  const ecm::thrift::PruneCacheRequest& request) override;
 
  private:
   ECMPluginService& plugins() const;

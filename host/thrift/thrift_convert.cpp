@@ -32,6 +32,8 @@ ecm::thrift::ErrorCode::type to_thrift(core::ErrorCode c) {
       return T::NODE_UNAVAILABLE;
     case core::ErrorCode::kPluginBusy:
       return T::PLUGIN_BUSY;
+    case core::ErrorCode::kLocalizationFailed:
+      return T::LOCALIZATION_FAILED;
   }
   return T::INTERNAL;
 }
@@ -109,6 +111,28 @@ core::Resource requested_resources(const ecm::thrift::LaunchRequest& r) {
                              "memory_bytes and cores may not be negative");
   }
   return {static_cast<std::uint64_t>(r.memory_bytes), static_cast<std::uint64_t>(r.cores), 1};
+}
+
+std::vector<sdk::ResourceSpec> requested_resource_specs(const ecm::thrift::LaunchRequest& r) {
+  std::vector<sdk::ResourceSpec> out;
+  for (const auto& t : r.resources) {
+    sdk::ResourceSpec s;
+    s.uri = t.uri;
+    s.sha256 = t.sha256;
+    s.name = t.name;
+    s.unpack = t.unpack;
+    if (t.visibility == "public") {
+      s.visibility = sdk::ResourceSpec::Visibility::kPublic;
+    } else if (t.visibility.empty() || t.visibility == "private") {
+      s.visibility = sdk::ResourceSpec::Visibility::kPrivate;
+    } else {
+      throw core::EcmException(
+          core::ErrorCode::kInvalidRequest,
+          "resource visibility '" + t.visibility.substr(0, 32) + "' is neither private nor public");
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 ecm::thrift::NodeResources to_thrift(const core::ResourceSnapshot& s) {

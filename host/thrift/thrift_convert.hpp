@@ -25,6 +25,8 @@ ecm::thrift::EcmError to_thrift(const core::EcmException& e);
 // What the request asks for: its memory and cores (0: the node's default), and one instance.
 // Throws EcmException(kInvalidRequest) for negative amounts.
 core::Resource requested_resources(const ecm::thrift::LaunchRequest& r);
+// The request's resources; an unknown visibility is INVALID_REQUEST.
+std::vector<sdk::ResourceSpec> requested_resource_specs(const ecm::thrift::LaunchRequest& r);
 ecm::thrift::NodeResources to_thrift(const core::ResourceSnapshot& s);
 // Unset fields when the disk could not be measured.
 ecm::thrift::DiskUsage to_thrift(const CleanupStatus& s);

@@ -419,7 +419,7 @@ EventListener* create_listener(const PluginConfig& config) {
 
 const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "audit-log", "1.0.0",
                                    kListenerKind,           nullptr,     nullptr,
-                                   &create_listener};
+                                   &create_listener,        nullptr};
 
 }  // namespace
 

@@ -158,7 +158,7 @@ LauncherPlugin* create_launcher(const PluginConfig& config) {
 }
 
 const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "python", "1.0.0", kLauncherKind,
-                                   &create_launcher,        nullptr,  nullptr};
+                                   &create_launcher,        nullptr,  nullptr, nullptr};
 
 }  // namespace
 

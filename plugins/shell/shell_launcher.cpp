@@ -160,7 +160,7 @@ LauncherPlugin* create_launcher(const PluginConfig& config) {
 }
 
 const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "shell", "1.2.0", kLauncherKind,
-                                   &create_launcher,        nullptr, nullptr};
+                                   &create_launcher,        nullptr, nullptr, nullptr};
 
 }  // namespace
 

@@ -245,8 +245,19 @@ EcmProcess::~EcmProcess() {
     kill(pid_, SIGTERM);
     wait_child(pid_, 30s);
   }
+  // Only groups with a member working under this daemon's dir: a pid listed here may have been
+  // recycled since its engine ended (pid_max is small), and the new group is someone else's.
+  const std::string mine = dir_.string() + "/";
   for (int pgid : tracked_groups_) {
-    if (pgid > 1) kill(-pgid, SIGKILL);
+    if (pgid <= 1) continue;
+    for (pid_t member : group_members(pgid)) {
+      std::error_code ec;
+      const auto cwd = fs::read_symlink("/proc/" + std::to_string(member) + "/cwd", ec).string();
+      if (!ec && cwd.rfind(mine, 0) == 0) {
+        kill(-pgid, SIGKILL);
+        break;
+      }
+    }
   }
   std::error_code ec;
   fs::remove_all(dir_, ec);

@@ -58,7 +58,8 @@ std::string read_environment(pid_t pid, const std::string& name) {
 // until its exec the child still has the ECM's environment.
 std::string environment_of(pid_t pid, const std::string& name) {
   std::string value;
-  eventually([&] { return !(value = read_environment(pid, name)).empty(); }, std::chrono::seconds(5));
+  eventually([&] { return !(value = read_environment(pid, name)).empty(); },
+             std::chrono::seconds(5));
   return value;
 }
 
@@ -189,7 +190,8 @@ TEST(HotSwap, TwentySwapsWhileThreadsLaunch_EveryLaunchSucceedsAndV1LeavesAfterI
     for (const auto& g : plugin_info(*ecm, "swap").generations)
       held += g.engines;
     return held == live;
-  })) << held << " engines held by generations, " << live << " live";
+  })) << held
+      << " engines held by generations, " << live << " live";
 
   // The first v1 engines ran through all of it and stop as usual.
   for (const auto& e : first) {
@@ -283,9 +285,8 @@ TEST(HotSwap, WithWatchOnAFileInstalledByRenameIsReloadedAndABadOneIsRefused) {
   // A bad file is refused; v2 serves on.
   const auto v2 = serving(plugin_info(*ecm, "swap"));
   install_plugin_file(swap_build("wrong-abi"), dir, "swap");
-  ASSERT_TRUE(eventually([&] {
-    return ecm->daemon_stderr().find("ABI 2.") != std::string::npos;
-  })) << ecm->daemon_stderr();
+  ASSERT_TRUE(eventually([&] { return ecm->daemon_stderr().find("ABI 2.") != std::string::npos; }))
+      << ecm->daemon_stderr();
   EXPECT_EQ(serving(plugin_info(*ecm, "swap")).generation, v2.generation);
   EXPECT_EQ(ecm->launch(swap_request("bob")).plugin_version, "2.0.0");
 
@@ -348,7 +349,8 @@ TEST(HotSwap, EcmctlPluginsListReloadLoadAndUnload) {
   fs::copy_file(fs::path(ECM_TEST_PLUGIN_DIR) / "recorder.so", extra / "recorder.so");
   std::ofstream(ecm->dir() / "plugin-conf" / "recorder.toml")
       << "path = \"" << (ecm->dir() / "events").string() << "\"\n";
-  auto loaded = parse_json(ecm->run_ecmctl({"--json", "plugins", "load", (extra / "recorder.so").string()}));
+  auto loaded =
+      parse_json(ecm->run_ecmctl({"--json", "plugins", "load", (extra / "recorder.so").string()}));
   EXPECT_EQ(loaded.at("name"), "recorder");
   EXPECT_EQ(loaded.at("kinds").as_array().front(), "listener");
   auto not_so = ecm->run_ecmctl({"plugins", "load", (extra / "recorder.txt").string()});

@@ -49,8 +49,14 @@ LaunchHook* create_hook(const PluginConfig& config) {
   return new TestHook(config);
 }
 
-const PluginDescriptor kDescriptor{
-    ECM_SDK_DESCRIPTOR_HEAD, "launch_hook", "1.0.0", kHookKind, nullptr, &create_hook, nullptr};
+const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD,
+                                   "launch_hook",
+                                   "1.0.0",
+                                   kHookKind,
+                                   nullptr,
+                                   &create_hook,
+                                   nullptr,
+                                   nullptr};
 
 }  // namespace
 

@@ -45,8 +45,14 @@ class Misbehaving final : public LauncherPlugin {
 LauncherPlugin* create(const PluginConfig&) {
   return new Misbehaving();
 }
-const PluginDescriptor kDescriptor{
-    ECM_SDK_DESCRIPTOR_HEAD, "misbehaving", "0.1.0", kLauncherKind, &create, nullptr, nullptr};
+const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD,
+                                   "misbehaving",
+                                   "0.1.0",
+                                   kLauncherKind,
+                                   &create,
+                                   nullptr,
+                                   nullptr,
+                                   nullptr};
 
 }  // namespace
 

@@ -13,6 +13,7 @@ const ecm::sdk::PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD,
                                              ecm::sdk::kLauncherKind,
                                              &create,
                                              nullptr,
+                                             nullptr,
                                              nullptr};
 }  // namespace
 

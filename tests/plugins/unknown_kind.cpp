@@ -3,7 +3,7 @@
 
 namespace {
 const ecm::sdk::PluginDescriptor kDescriptor{
-    ECM_SDK_DESCRIPTOR_HEAD, "unknown_kind", "1.0.0", 1u << 7, nullptr, nullptr, nullptr};
+    ECM_SDK_DESCRIPTOR_HEAD, "unknown_kind", "1.0.0", 1u << 7, nullptr, nullptr, nullptr, nullptr};
 }  // namespace
 
 ECM_PLUGIN(kDescriptor)

@@ -7,7 +7,7 @@ ecm::sdk::LauncherPlugin* create(const ecm::sdk::PluginConfig&) {
 }
 const ecm::sdk::PluginDescriptor kDescriptor{
     ecm::sdk::kAbiMajor + 1, 0,       ECM_SDK_BUILD_TAG, "wrong_abi", "9.9.9",
-    ecm::sdk::kLauncherKind, &create, nullptr,           nullptr};
+    ecm::sdk::kLauncherKind, &create, nullptr,           nullptr,     nullptr};
 }  // namespace
 
 ECM_PLUGIN(kDescriptor)

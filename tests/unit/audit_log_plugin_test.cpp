@@ -186,7 +186,7 @@ Event event_of(std::uint32_t v, std::uint64_t seq) {
 
 TEST_F(AuditLogPlugin, DescriptorIsAListenerOnly) {
   EXPECT_EQ(descriptor_->abi_major, kAbiMajor);
-  EXPECT_EQ(descriptor_->abi_minor, 3u);
+  EXPECT_EQ(descriptor_->abi_minor, kAbiMinor);
   EXPECT_STREQ(descriptor_->build_tag, ECM_SDK_BUILD_TAG);
   EXPECT_STREQ(descriptor_->name, "audit-log");
   EXPECT_STREQ(descriptor_->version, "1.0.0");
@@ -194,6 +194,7 @@ TEST_F(AuditLogPlugin, DescriptorIsAListenerOnly) {
   EXPECT_EQ(descriptor_->create_launcher, nullptr);
   EXPECT_EQ(descriptor_->create_hook, nullptr);
   EXPECT_NE(descriptor_->create_listener, nullptr);
+  EXPECT_EQ(descriptor_->create_localizer, nullptr);
 }
 
 TEST_F(AuditLogPlugin, WritesEveryKindAsOneJsonLine) {

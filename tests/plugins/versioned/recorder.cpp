@@ -56,7 +56,7 @@ EventListener* create_listener(const PluginConfig& config) {
 
 const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, RECORDER_NAME, "1.0.0",
                                    kListenerKind,           nullptr,       nullptr,
-                                   &create_listener};
+                                   &create_listener,        nullptr};
 
 }  // namespace
 

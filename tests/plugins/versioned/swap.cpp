@@ -44,8 +44,9 @@ LauncherPlugin* create_launcher(const PluginConfig&) {
 #endif
 
 const PluginDescriptor kDescriptor{
-    SWAP_HEAD, "swap", ECM_SDK_STRINGIFY(SWAP_VERSION) ".0.0", kLauncherKind, &create_launcher,
-    nullptr,   nullptr};
+    SWAP_HEAD,     "swap",           ECM_SDK_STRINGIFY(SWAP_VERSION) ".0.0",
+    kLauncherKind, &create_launcher, nullptr,
+    nullptr,       nullptr};
 
 }  // namespace
 

@@ -21,6 +21,8 @@ enum class ErrorCode {
   kNodeUnavailable,
   // A plugin cannot be unloaded now: engines it launched still run (force to drain instead).
   kPluginBusy,
+  // A resource the engine needs could not be fetched, verified or unpacked; the message names it.
+  kLocalizationFailed,
 };
 
 std::string_view to_string(ErrorCode code);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ecm/sdk/localizer.hpp"
 #include "ecm/sdk/readiness.hpp"
 #include "ecm/sdk/result.hpp"
 
@@ -86,6 +87,13 @@ class LauncherPlugin {
   // ABI 1.2. The ports this request needs; the host assigns them before build() and puts the
   // numbers in LaunchContext::ports and ECM_PORT_<NAME>. Default: none.
   virtual std::vector<PortRequest> ports(const LaunchRequest& request) const {
+    (void)request;
+    return {};
+  }
+  // ABI 1.4. Resources the engine needs besides those the request names (the plugin knows where
+  // its runtime lives): fetched, verified and linked into the work dir before build() is called.
+  // Default: none.
+  virtual std::vector<ResourceSpec> resources(const LaunchRequest& request) const {
     (void)request;
     return {};
   }

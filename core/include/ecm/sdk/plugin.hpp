@@ -13,6 +13,7 @@
 #include "ecm/sdk/hook.hpp"
 #include "ecm/sdk/launcher.hpp"
 #include "ecm/sdk/listener.hpp"
+#include "ecm/sdk/localizer.hpp"
 #include "ecm/sdk/version.hpp"
 
 namespace ecm::sdk {
@@ -50,8 +51,9 @@ struct PluginConfig {
 // The kinds a plugin may provide. A plugin provides one or several.
 enum PluginKind : std::uint32_t {
   kLauncherKind = 1u << 0,
-  kHookKind = 1u << 1,      // ABI 1.2: before/after launch hooks
-  kListenerKind = 1u << 2,  // ABI 1.3: an ECM event listener
+  kHookKind = 1u << 1,       // ABI 1.2: before/after launch hooks
+  kListenerKind = 1u << 2,   // ABI 1.3: an ECM event listener
+  kLocalizerKind = 1u << 3,  // ABI 1.4: a resource localizer (URI schemes)
 };
 
 // Layout rule: abi_major and abi_minor stay the first two fields forever (the host reads them
@@ -71,6 +73,9 @@ struct PluginDescriptor {
   // ABI 1.3. Creates the event listener; null when kinds lacks kListenerKind. Read only from
   // plugins built against 1.3 or later.
   EventListener* (*create_listener)(const PluginConfig& config);
+  // ABI 1.4. Creates the resource localizer; null when kinds lacks kLocalizerKind. Read only from
+  // plugins built against 1.4 or later.
+  ResourceLocalizer* (*create_localizer)(const PluginConfig& config);
 };
 
 }  // namespace ecm::sdk

@@ -13,6 +13,9 @@ namespace ecm::sdk {
 enum class ErrorKind {
   kInvalidRequest,  // the request is wrong (missing or bad property): the caller must fix it
   kInternal,        // the plugin could not do its job for another reason
+  // ABI 1.4 (localizers; appended, a 1.3 plugin never returns them):
+  kNotFound,     // what was asked for does not exist (a 404): retrying will not help
+  kUnavailable,  // a service or the network failed; the plugin already retried
 };
 
 struct Error {

@@ -5,6 +5,7 @@
 #include "ecm/sdk/hook.hpp"
 #include "ecm/sdk/launcher.hpp"
 #include "ecm/sdk/listener.hpp"
+#include "ecm/sdk/localizer.hpp"
 #include "ecm/sdk/plugin.hpp"
 #include "ecm/sdk/readiness.hpp"
 #include "ecm/sdk/result.hpp"

@@ -11,7 +11,9 @@ inline constexpr std::uint32_t kAbiMajor = 1;
 // 1.1: LauncherPlugin::readiness().
 // 1.2: LauncherPlugin::ports() and LaunchContext::ports; the hook kind (LaunchHook, create_hook).
 // 1.3: event listeners (EventListener, Event, create_listener, kListenerKind).
-inline constexpr std::uint32_t kAbiMinor = 3;
+// 1.4: resources and localizers (ResourceSpec, ResourceLocalizer, create_localizer,
+//      kLocalizerKind, LauncherPlugin::resources(), ErrorKind kNotFound and kUnavailable).
+inline constexpr std::uint32_t kAbiMinor = 4;
 
 }  // namespace ecm::sdk
 

@@ -1,0 +1,298 @@
+#include "localization/resource_cache.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+#include <stdexcept>
+#include <system_error>
+
+#include "util/log.hpp"
+
+namespace ecm::host {
+
+namespace fs = std::filesystem;
+using SystemClock = std::chrono::system_clock;
+
+struct ResourceCache::Entry {
+  CacheKey key;
+  fs::path dir;      // <root>/entries/<dir_name>
+  fs::path content;  // <dir>/content
+  std::uint64_t bytes = 0;
+  SystemClock::time_point last_used;
+  int holders = 0;
+};
+
+namespace {
+
+constexpr const char* kEntries = "entries";
+constexpr const char* kStaging = "staging";
+
+std::uint64_t size_of(const fs::path& p) {
+  std::error_code ec;
+  if (fs::is_symlink(p, ec)) return 0;
+  if (fs::is_regular_file(p, ec)) return fs::file_size(p, ec);
+  std::uint64_t total = 0;
+  for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_symlink(ec) && it->is_regular_file(ec)) total += it->file_size(ec);
+  }
+  return total;
+}
+
+// Files 0444 (0555 when executable), dirs 0555: nobody writes to a cached resource, not even
+// through a link in an engine's work dir.
+void make_read_only(const fs::path& p) {
+  std::error_code ec;
+  auto set = [](const fs::path& q) {
+    struct stat st {};
+    if (::lstat(q.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return;
+    const bool exec = S_ISDIR(st.st_mode) || (st.st_mode & S_IXUSR);
+    ::chmod(q.c_str(), exec ? 0555 : 0444);
+  };
+  if (fs::is_directory(p, ec) && !fs::is_symlink(p, ec)) {
+    for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
+         it.increment(ec))
+      set(it->path());
+  }
+  set(p);
+}
+
+// Read-only trees must be made writable again before they can be removed.
+void remove_tree(const fs::path& p) {
+  std::error_code ec;
+  if (fs::is_directory(p, ec) && !fs::is_symlink(p, ec)) {
+    ::chmod(p.c_str(), 0700);
+    for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
+    }
+  }
+  fs::remove_all(p, ec);
+}
+
+// The key back from an entry's dir name; nullopt for anything that is not one.
+std::optional<CacheKey> parse_dir_name(std::string name) {
+  CacheKey k;
+  if (name.size() > 2 && name.compare(name.size() - 2, 2, ".d") == 0) {
+    k.unpacked = true;
+    name.resize(name.size() - 2);
+  }
+  if (name.size() < 65) return std::nullopt;
+  k.sha256 = name.substr(name.size() - 64);
+  if (!std::all_of(k.sha256.begin(), k.sha256.end(),
+                   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }))
+    return std::nullopt;
+  const std::string head = name.substr(0, name.size() - 64);
+  if (head == "pub-") return k;
+  if (head.size() > 5 && head.rfind("usr-", 0) == 0 && head.back() == '-') {
+    k.owner = head.substr(4, head.size() - 5);
+    return k;
+  }
+  return std::nullopt;
+}
+
+std::string random_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(16, '0');
+  auto v = rng();
+  for (auto& c : s) {
+    c = kHex[v & 15];
+    v >>= 4;
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string CacheKey::dir_name() const {
+  return (owner.empty() ? "pub-" : "usr-" + owner + "-") + sha256 + (unpacked ? ".d" : "");
+}
+
+ResourceCache::Lease::Lease(ResourceCache* cache, std::shared_ptr<Entry> entry)
+    : cache_(cache), entry_(std::move(entry)) {}
+
+ResourceCache::Lease::Lease(Lease&& o) noexcept
+    : cache_(std::exchange(o.cache_, nullptr)), entry_(std::move(o.entry_)) {}
+
+ResourceCache::Lease& ResourceCache::Lease::operator=(Lease&& o) noexcept {
+  if (this != &o) {
+    release();
+    cache_ = std::exchange(o.cache_, nullptr);
+    entry_ = std::move(o.entry_);
+  }
+  return *this;
+}
+
+ResourceCache::Lease::~Lease() {
+  release();
+}
+
+void ResourceCache::Lease::release() {
+  if (cache_ && entry_) cache_->release(entry_);
+  cache_ = nullptr;
+  entry_.reset();
+}
+
+const fs::path& ResourceCache::Lease::content() const {
+  static const fs::path none;
+  return entry_ ? entry_->content : none;
+}
+
+ResourceCache::ResourceCache(fs::path root, std::uint64_t max_bytes)
+    : root_(std::move(root)), max_bytes_(max_bytes) {}
+
+ResourceCache::~ResourceCache() = default;
+
+void ResourceCache::open() {
+  fs::create_directories(root_ / kEntries);
+  // A fetch the last run did not finish left only staging files: none of it is trusted.
+  remove_tree(root_ / kStaging);
+  fs::create_directories(root_ / kStaging);
+  std::lock_guard lock(mu_);
+  entries_.clear();
+  bytes_ = 0;
+  for (const auto& d : fs::directory_iterator(root_ / kEntries)) {
+    auto key = parse_dir_name(d.path().filename().string());
+    std::error_code ec;
+    if (!key || !fs::exists(d.path() / "content", ec)) {
+      log("cache")->warn("removing '{}': not a complete cache entry", d.path().string());
+      remove_tree(d.path());
+      continue;
+    }
+    auto e = std::make_shared<Entry>();
+    e->key = *key;
+    e->dir = d.path();
+    e->content = d.path() / "content";
+    e->bytes = size_of(e->content);
+    const auto mtime = fs::last_write_time(d.path(), ec);
+    e->last_used = ec ? SystemClock::now() : std::chrono::time_point_cast<SystemClock::duration>(fs::file_time_type::clock::to_sys(mtime));
+    bytes_ += e->bytes;
+    entries_.emplace(key->dir_name(), std::move(e));
+  }
+  log("cache")->info("resource cache {}: {} entries, {} bytes", root_.string(), entries_.size(),
+                     bytes_);
+}
+
+std::optional<ResourceCache::Lease> ResourceCache::acquire(const CacheKey& key) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key.dir_name());
+  if (it == entries_.end()) return std::nullopt;
+  auto& e = it->second;
+  ++e->holders;
+  e->last_used = SystemClock::now();
+  std::error_code ec;  // the last use survives a restart as the entry dir's mtime
+  fs::last_write_time(e->dir, fs::file_time_type::clock::from_sys(e->last_used), ec);
+  return Lease(this, e);
+}
+
+fs::path ResourceCache::make_staging_dir() {
+  for (;;) {
+    auto dir = root_ / kStaging / random_suffix();
+    if (fs::create_directory(dir)) return dir;
+  }
+}
+
+ResourceCache::Lease ResourceCache::insert(const CacheKey& key, const fs::path& staged,
+                                          const std::optional<Owner>& owner) {
+  make_read_only(staged);
+  if (owner) {
+    std::error_code ec;
+    ::lchown(staged.c_str(), owner->uid, owner->gid);
+    if (fs::is_directory(staged, ec)) {
+      for (auto it = fs::recursive_directory_iterator(staged, ec); !ec && it != fs::end(it);
+           it.increment(ec))
+        ::lchown(it->path().c_str(), owner->uid, owner->gid);
+    }
+  }
+  const std::uint64_t bytes = size_of(staged);
+  std::lock_guard lock(mu_);
+  if (auto it = entries_.find(key.dir_name()); it != entries_.end()) {
+    remove_tree(staged);
+    ++it->second->holders;
+    it->second->last_used = SystemClock::now();
+    return Lease(this, it->second);
+  }
+  auto e = std::make_shared<Entry>();
+  e->key = key;
+  e->dir = root_ / kEntries / key.dir_name();
+  e->content = e->dir / "content";
+  e->bytes = bytes;
+  e->last_used = SystemClock::now();
+  e->holders = 1;
+  // The entry dir appears complete or not at all: content is moved into a fresh dir that is then
+  // renamed into place.
+  const auto building = root_ / kStaging / (key.dir_name() + "." + random_suffix());
+  fs::create_directory(building);
+  fs::rename(staged, building / "content");
+  // A private entry's dir is closed to everyone but its owner: other users' engines cannot reach
+  // its content even knowing the path.
+  ::chmod(building.c_str(), key.owner.empty() ? 0755 : 0700);
+  if (owner) ::lchown(building.c_str(), owner->uid, owner->gid);
+  fs::rename(building, e->dir);
+  bytes_ += bytes;
+  entries_.emplace(key.dir_name(), e);
+  Lease lease(this, e);
+  if (max_bytes_ > 0 && bytes_ > max_bytes_) evict_locked(false);
+  return lease;
+}
+
+void ResourceCache::release(const std::shared_ptr<Entry>& entry) {
+  std::lock_guard lock(mu_);
+  if (entry->holders > 0) --entry->holders;
+  if (max_bytes_ > 0 && bytes_ > max_bytes_) evict_locked(false);
+}
+
+PruneResult ResourceCache::evict_locked(bool all) {
+  PruneResult r;
+  if (!all && max_bytes_ == 0) return r;  // unbounded
+  std::vector<std::shared_ptr<Entry>> order;
+  for (const auto& [name, e] : entries_)
+    order.push_back(e);
+  std::sort(order.begin(), order.end(),
+            [](const auto& a, const auto& b) { return a->last_used < b->last_used; });
+  for (const auto& e : order) {
+    if (!all && bytes_ <= max_bytes_) break;
+    if (e->holders > 0) {
+      ++r.kept_in_use;
+      continue;
+    }
+    // Renamed away first: a concurrent reader never finds a half-removed entry.
+    const auto doomed = root_ / kStaging / ("evicted-" + random_suffix());
+    std::error_code ec;
+    fs::rename(e->dir, doomed, ec);
+    remove_tree(ec ? e->dir : doomed);
+    bytes_ -= std::min(bytes_, e->bytes);
+    r.bytes_freed += e->bytes;
+    ++r.removed;
+    entries_.erase(e->key.dir_name());
+    log("cache")->info("evicted {} ({} bytes)", e->key.dir_name(), e->bytes);
+  }
+  if (!all && max_bytes_ > 0 && bytes_ > max_bytes_) {
+    log("cache")->warn("resource cache over its bound ({} of {} bytes): the rest is in use",
+                       bytes_, max_bytes_);
+  }
+  return r;
+}
+
+std::vector<CacheEntryInfo> ResourceCache::list() const {
+  std::lock_guard lock(mu_);
+  std::vector<CacheEntryInfo> out;
+  for (const auto& [name, e] : entries_)
+    out.push_back({e->key, e->bytes, e->last_used, e->holders, e->content});
+  return out;
+}
+
+PruneResult ResourceCache::prune(bool all) {
+  std::lock_guard lock(mu_);
+  return evict_locked(all);
+}
+
+std::uint64_t ResourceCache::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+}  // namespace ecm::host

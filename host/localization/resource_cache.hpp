@@ -1,0 +1,119 @@
+// The node's resource cache: content-addressed entries under <state_dir>/cache, each a verified
+// file (or the tree unpacked from one), read-only, shared by the engines that use it. Public
+// entries are shared by every user; private ones belong to one user. An entry an engine holds (a
+// Lease) is never evicted; the others go least recently used first when the cache is over its
+// bound. The entries survive a restart of the ECM: the index is the directory itself.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ecm::host {
+
+struct CacheKey {
+  std::string sha256;  // of the fetched file (the archive, for an unpacked entry)
+  bool unpacked = false;
+  std::string owner;  // empty: public; else the user a private entry belongs to
+  // The entry's directory name: "pub-<sha>", "usr-<user>-<sha>", with ".d" when unpacked.
+  std::string dir_name() const;
+};
+
+struct CacheEntryInfo {
+  CacheKey key;
+  std::uint64_t bytes = 0;
+  std::chrono::system_clock::time_point last_used;
+  int holders = 0;  // leases out now (engines using it)
+  std::filesystem::path content;
+};
+
+struct PruneResult {
+  int removed = 0;
+  std::uint64_t bytes_freed = 0;
+  int kept_in_use = 0;  // entries left because engines hold them
+};
+
+class ResourceCache {
+ public:
+  struct Entry;
+
+  // Holds an entry: while a Lease lives, the entry stays. Movable, not copyable.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(Lease&&) noexcept;
+    Lease& operator=(Lease&&) noexcept;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease();
+    // The entry's content: a file, or the directory an archive was unpacked into.
+    const std::filesystem::path& content() const;
+    explicit operator bool() const { return entry_ != nullptr; }
+
+   private:
+    friend class ResourceCache;
+    Lease(ResourceCache* cache, std::shared_ptr<Entry> entry);
+    void release();
+    ResourceCache* cache_ = nullptr;
+    std::shared_ptr<Entry> entry_;
+  };
+
+  // `max_bytes` 0: unbounded.
+  ResourceCache(std::filesystem::path root, std::uint64_t max_bytes);
+  ~ResourceCache();
+  ResourceCache(const ResourceCache&) = delete;
+  ResourceCache& operator=(const ResourceCache&) = delete;
+
+  // Creates the dirs; takes back the entries an earlier run left (last use from their mtime) and
+  // removes staging leftovers of an interrupted fetch.
+  void open();
+
+  // A hit: the entry, now held and marked used. nullopt on a miss.
+  std::optional<Lease> acquire(const CacheKey& key);
+
+  // A new empty dir under the cache's staging area (same file system as the entries, so moving
+  // into the cache is a rename). The caller removes it when it is done with it.
+  std::filesystem::path make_staging_dir();
+
+  // Who a private entry belongs to, when engines run as their own users.
+  struct Owner {
+    uid_t uid;
+    gid_t gid;
+  };
+
+  // Moves `staged` (a file or a directory, on the cache's file system) into the cache as `key`'s
+  // content, read-only, and holds it. A public entry is readable by everyone; a private one only
+  // by the ECM's user, or by `owner` (it is given to them). If the key arrived meanwhile, the
+  // existing entry is held and `staged` is removed. Then evicts unused entries while the cache is
+  // over its bound.
+  Lease insert(const CacheKey& key, const std::filesystem::path& staged,
+               const std::optional<Owner>& owner = std::nullopt);
+
+  std::vector<CacheEntryInfo> list() const;
+  // `all`: removes every unused entry; else only as many as it takes to get under the bound.
+  PruneResult prune(bool all);
+
+  std::uint64_t bytes() const;
+  std::uint64_t max_bytes() const { return max_bytes_; }
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  void release(const std::shared_ptr<Entry>& entry);
+  PruneResult evict_locked(bool all);
+
+  const std::filesystem::path root_;
+  const std::uint64_t max_bytes_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Entry>> entries_;  // by dir_name()
+  std::uint64_t bytes_ = 0;
+};
+
+}  // namespace ecm::host

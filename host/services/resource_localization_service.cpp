@@ -1,0 +1,302 @@
+#include "services/resource_localization_service.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <set>
+
+#include "ecm/core/errors.hpp"
+#include "ecm/core/names.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+
+namespace ecm::host {
+
+using core::EcmException;
+using core::ErrorCode;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string label(const sdk::ResourceSpec& spec) {
+  return "resource '" + spec.name + "' (" + spec.uri.substr(0, 512) + ")";
+}
+
+[[noreturn]] void failed(const sdk::ResourceSpec& spec, const std::string& why) {
+  throw EcmException(ErrorCode::kLocalizationFailed, label(spec) + ": " + why);
+}
+
+[[noreturn]] void invalid(const std::string& why) {
+  throw EcmException(ErrorCode::kInvalidRequest, why);
+}
+
+bool is_sha256(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// The last segment of the URI's path, without query or fragment: "a.jar" for
+// "https://h/x/a.jar?sig=1".
+std::string default_name(const std::string& uri) {
+  std::string path = uri.substr(0, uri.find_first_of("?#"));
+  while (!path.empty() && path.back() == '/')
+    path.pop_back();
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Removes a fetch's staging dir however the fetch ends.
+class StagingDir {
+ public:
+  explicit StagingDir(fs::path p) : path_(std::move(p)) {}
+  ~StagingDir() {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (it->is_directory(ec) && !it->is_symlink(ec)) fs::permissions(it->path(), fs::perms::owner_all, ec);
+    }
+    fs::remove_all(path_, ec);
+  }
+  StagingDir(const StagingDir&) = delete;
+  StagingDir& operator=(const StagingDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// The host's side of a fetch's progress: kept for the event at the end.
+class Progress final : public sdk::FetchProgress {
+ public:
+  void progress(std::uint64_t bytes, std::uint64_t total) override {
+    bytes_ = bytes;
+    total_ = total;
+  }
+  bool cancelled() const override { return false; }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::atomic<std::uint64_t> bytes_{0};
+  std::atomic<std::uint64_t> total_{0};
+};
+
+}  // namespace
+
+std::string uri_scheme(const std::string& uri) {
+  const auto colon = uri.find(':');
+  if (colon == std::string::npos || colon == 0 || colon > 32) return "";
+  std::string scheme = uri.substr(0, colon);
+  for (auto& c : scheme) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
+                    c == '.';
+    if (!ok) return "";
+  }
+  return scheme[0] >= 'a' && scheme[0] <= 'z' ? scheme : "";
+}
+
+ResourceLocalizationService::ResourceLocalizationService(LocalizationSettings settings,
+                                                         PluginRegistry& registry,
+                                                         ResourceCache& cache)
+    : settings_(settings), registry_(registry), cache_(cache) {}
+
+void ResourceLocalizationService::validate(std::vector<sdk::ResourceSpec>& specs,
+                                           const std::string& engine_type) const {
+  if (specs.size() > 1000) invalid("too many resources (" + std::to_string(specs.size()) + " > 1000)");
+  std::set<std::string> names;
+  for (auto& spec : specs) {
+    if (spec.uri.empty()) invalid("a resource has no uri");
+    if (spec.uri.size() > 4096) invalid("resource uri longer than 4096 bytes");
+    if (std::any_of(spec.uri.begin(), spec.uri.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      invalid("resource uri '" + spec.uri.substr(0, 256) + "' has a control character");
+    }
+    const std::string scheme = uri_scheme(spec.uri);
+    if (scheme.empty()) invalid("resource uri '" + spec.uri.substr(0, 256) + "' has no scheme");
+    if (!registry_.localizer_for(scheme, engine_type)) {
+      std::string served;
+      for (const auto& s : registry_.localized_schemes())
+        served += (served.empty() ? "" : ", ") + s;
+      invalid("no localizer serves '" + scheme + "' (resource " + spec.uri.substr(0, 256) +
+              "; served here: " + (served.empty() ? "none" : served) + ")");
+    }
+    std::transform(spec.sha256.begin(), spec.sha256.end(), spec.sha256.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!spec.sha256.empty() && !is_sha256(spec.sha256)) {
+      invalid("resource " + spec.uri.substr(0, 256) + ": sha256 must be 64 hex digits");
+    }
+    if (spec.sha256.empty() && scheme != "file" && !settings_.allow_unverified) {
+      invalid("resource " + spec.uri.substr(0, 256) +
+              ": a sha256 is required for remote resources ([localization] allow_unverified "
+              "is off)");
+    }
+    if (spec.name.empty()) spec.name = default_name(spec.uri);
+    if (!core::is_safe_name(spec.name, 255) || spec.name == "." || spec.name == "..") {
+      invalid("resource name '" + spec.name.substr(0, 64) +
+              "' is not a safe file name (A-Z a-z 0-9 . _ -)");
+    }
+    if (!names.insert(spec.name).second) invalid("two resources are named '" + spec.name + "'");
+  }
+}
+
+ResourceLocalizationService::Holdings ResourceLocalizationService::localize(
+    const LocalizationTarget& target, const std::vector<sdk::ResourceSpec>& specs) {
+  Holdings held;
+  std::vector<fs::path> links;
+  try {
+    for (const auto& spec : specs) {
+      auto lease = localize_one(target, spec);
+      const fs::path link = target.work_dir / spec.name;
+      if (::symlink(lease.content().c_str(), link.c_str()) != 0) {
+        failed(spec, "cannot link it into the work dir: " + std::string(std::strerror(errno)));
+      }
+      links.push_back(link);
+      held.push_back(std::move(lease));
+    }
+  } catch (...) {
+    for (const auto& l : links) {
+      std::error_code ec;
+      fs::remove(l, ec);
+    }
+    throw;
+  }
+  return held;
+}
+
+ResourceCache::Lease ResourceLocalizationService::localize_one(const LocalizationTarget& target,
+                                                               const sdk::ResourceSpec& spec) {
+  const std::string owner =
+      spec.visibility == sdk::ResourceSpec::Visibility::kPublic ? std::string() : target.user;
+  std::string flight;
+  if (!spec.sha256.empty()) {
+    CacheKey key{spec.sha256, spec.unpack, owner};
+    if (auto hit = cache_.acquire(key)) {
+      log("localize")->info("[{}] {} from the cache", target.engine_id, label(spec));
+      publish(target, spec, "cache hit");
+      return std::move(*hit);
+    }
+    flight = key.dir_name();
+  } else {
+    flight = "uri|" + owner + "|" + (spec.unpack ? "d|" : "f|") + spec.uri;
+  }
+  // Twice at most: an entry another launch fetched may be evicted before this one holds it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::promise<CacheKey> promise;
+    std::shared_future<CacheKey> result;
+    bool leader = false;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = in_flight_.find(flight); it != in_flight_.end()) {
+        result = it->second;
+      } else {
+        result = promise.get_future().share();
+        in_flight_.emplace(flight, result);
+        leader = true;
+      }
+    }
+    if (leader) {
+      std::optional<ResourceCache::Lease> lease;
+      try {
+        promise.set_value(fetch_into_cache(target, spec, owner, lease));
+      } catch (...) {
+        promise.set_exception(std::current_exception());
+        std::lock_guard lock(mu_);
+        in_flight_.erase(flight);
+        throw;
+      }
+      std::lock_guard lock(mu_);
+      in_flight_.erase(flight);
+      return std::move(*lease);
+    }
+    const CacheKey key = result.get();  // the leader's error, if it failed
+    if (auto hit = cache_.acquire(key)) {
+      publish(target, spec, "fetched by a concurrent launch");
+      return std::move(*hit);
+    }
+  }
+  failed(spec, "its cache entry was evicted twice while it was being fetched");
+}
+
+CacheKey ResourceLocalizationService::fetch_into_cache(const LocalizationTarget& target,
+                                                       const sdk::ResourceSpec& spec,
+                                                       const std::string& owner,
+                                                       std::optional<ResourceCache::Lease>& lease) {
+  const auto began = std::chrono::steady_clock::now();
+  auto localizer = registry_.localizer_for(uri_scheme(spec.uri), target.engine_type);
+  if (!localizer) failed(spec, "no localizer serves its scheme any more");
+  StagingDir staging(cache_.make_staging_dir());
+  const fs::path download = staging.path() / "download";
+  sdk::FetchRequest request;
+  request.uri = spec.uri;
+  request.user = target.user;
+  request.engine_type = target.engine_type;
+  request.sha256 = spec.sha256;
+  request.destination = download.string();
+  Progress progress;
+  auto fetched = localizer->fetch(request, progress);
+  if (!fetched.ok()) {
+    const auto& e = fetched.error();
+    const char* what = e.kind == sdk::ErrorKind::kNotFound      ? "not found: "
+                       : e.kind == sdk::ErrorKind::kUnavailable ? "unavailable: "
+                                                                : "";
+    failed(spec, "localizer '" + localizer->library().name + "': " + what + e.message);
+  }
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::symlink_status(download, ec))) {
+    failed(spec, "localizer '" + localizer->library().name + "' produced no file");
+  }
+  std::string sha;
+  try {
+    sha = sha256_file(download);
+  } catch (const std::exception& e) {
+    failed(spec, std::string("cannot read what was fetched: ") + e.what());
+  }
+  if (!spec.sha256.empty() && sha != spec.sha256) {
+    failed(spec, "checksum mismatch: expected sha256 " + spec.sha256 + ", got " + sha);
+  }
+  const auto bytes = fs::file_size(download, ec);
+  CacheKey key{sha, spec.unpack, owner};
+  fs::path staged = download;
+  if (spec.unpack) {
+    staged = staging.path() / "unpacked";
+    fs::create_directory(staged);
+    auto unpacked = unpack_archive(download, staged, ArchiveFormat::kAuto, settings_.unpack_limits);
+    if (!unpacked.ok()) failed(spec, "cannot unpack: " + unpacked.error().message);
+    fs::remove(download, ec);
+  }
+  std::optional<ResourceCache::Owner> ids;
+  if (!owner.empty() && target.uid && target.gid) ids = ResourceCache::Owner{*target.uid, *target.gid};
+  try {
+    lease = cache_.insert(key, staged, ids);
+  } catch (const std::exception& e) {
+    failed(spec, std::string("cannot store it in the cache: ") + e.what());
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - began)
+                      .count();
+  publish(target, spec,
+          "fetched " + std::to_string(bytes) + " bytes in " + std::to_string(ms) + " ms" +
+              (spec.unpack ? " and unpacked" : ""));
+  log("localize")->info("[{}] {} fetched by {} ({} bytes, {} ms, sha256 {})", target.engine_id,
+                        label(spec), localizer->library().name, bytes, ms, sha.substr(0, 12));
+  return key;
+}
+
+void ResourceLocalizationService::publish(const LocalizationTarget& target,
+                                          const sdk::ResourceSpec& spec,
+                                          const std::string& how) const {
+  if (!event_sink_) return;
+  sdk::Event e;
+  e.kind = sdk::EventKind::kResourceLocalized;
+  e.engine_id = target.engine_id;
+  e.user = target.user;
+  e.engine_type = target.engine_type;
+  e.message = spec.uri;
+  e.reason = spec.name + ": " + how;
+  event_sink_(std::move(e));
+}
+
+}  // namespace ecm::host
