@@ -16,13 +16,13 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L unit --timeout 300
 
 echo "== concurrent parts under TSan (build-tsan/)"
-# The engine table, the resource ledger, the plugin registry, the heartbeat monitor and the health
-# and metrics services are shared between the Thrift threads and the event loop. The process
-# launcher is left out: its vfork-style child shares the parent's memory by design, which TSan
-# cannot model.
+# The engine table, the resource ledger, the plugin registry, the heartbeat monitor, the health
+# and metrics services, the event bus and the resource cache are shared between the Thrift threads
+# and the event loop. The process launcher is left out: its vfork-style child shares the parent's
+# memory by design, which TSan cannot model.
 ECM_TARGETS=ecm_unit_tests "$root/scripts/setup.sh" "$root/build-tsan" -DECM_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$root/build-tsan/bin/ecm_unit_tests" \
-  --gtest_filter='EngineConnListService.*:ResourceLedger.*:PluginRegistryTest.*:HeartbeatMonitorTest.*:ECMHealthService.*:ECMMetricsService.*:ECMEventListenerBus.*'
+  --gtest_filter='EngineConnListService.*:ResourceLedger.*:PluginRegistryTest.*:HeartbeatMonitorTest.*:ECMHealthService.*:ECMMetricsService.*:ECMEventListenerBus.*:ResourceCacheTest.*'
 
 echo "== clang-format"
 "$root/scripts/format.sh" --check

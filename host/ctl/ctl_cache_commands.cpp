@@ -50,9 +50,10 @@ void run_cache(Context& ctx) {
     ctx.out << fmt::format("{:<12} {:<8} {:<12} {:>12} {:<24} {:>6}  {}\n", "SHA256", "KIND",
                            "OWNER", "BYTES", "LAST_USED", "IN_USE", "PATH");
     for (const auto& e : r.entries) {
-      ctx.out << fmt::format("{:<12} {:<8} {:<12} {:>12} {:<24} {:>6}  {}\n", e.sha256.substr(0, 12),
-                             e.unpacked ? "unpacked" : "file", e.owner.empty() ? "(public)" : e.owner,
-                             e.bytes, format_time_ms(e.last_used_ms), e.in_use, e.path);
+      ctx.out << fmt::format("{:<12} {:<8} {:<12} {:>12} {:<24} {:>6}  {}\n",
+                             e.sha256.substr(0, 12), e.unpacked ? "unpacked" : "file",
+                             e.owner.empty() ? "(public)" : e.owner, e.bytes,
+                             format_time_ms(e.last_used_ms), e.in_use, e.path);
     }
     ctx.out << fmt::format("{} entries, {} bytes of {}\n", r.entries.size(), r.bytes,
                            r.max_bytes > 0 ? std::to_string(r.max_bytes) : "unbounded");

@@ -323,6 +323,7 @@ void EcmDaemon::shutdown() {
   health_.set_status(core::EcmStatus::kShuttingDown);
   if (plugin_watcher_) plugin_watcher_->stop();
   launch_.refuse_new_launches();
+  localization_.stop();  // fetches in flight end (their launches fail) instead of holding the exit
   // Disk jobs first: nothing is rotated or removed while engines are being stopped.
   log_rotation_.stop();
   cleanup_.stop();

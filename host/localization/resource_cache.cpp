@@ -168,7 +168,9 @@ void ResourceCache::open() {
     e->content = d.path() / "content";
     e->bytes = size_of(e->content);
     const auto mtime = fs::last_write_time(d.path(), ec);
-    e->last_used = ec ? SystemClock::now() : std::chrono::time_point_cast<SystemClock::duration>(fs::file_time_type::clock::to_sys(mtime));
+    e->last_used = ec ? SystemClock::now()
+                      : std::chrono::time_point_cast<SystemClock::duration>(
+                            fs::file_time_type::clock::to_sys(mtime));
     bytes_ += e->bytes;
     entries_.emplace(key->dir_name(), std::move(e));
   }
@@ -196,7 +198,7 @@ fs::path ResourceCache::make_staging_dir() {
 }
 
 ResourceCache::Lease ResourceCache::insert(const CacheKey& key, const fs::path& staged,
-                                          const std::optional<Owner>& owner) {
+                                           const std::optional<Owner>& owner) {
   make_read_only(staged);
   if (owner) {
     std::error_code ec;
@@ -271,8 +273,8 @@ PruneResult ResourceCache::evict_locked(bool all) {
     log("cache")->info("evicted {} ({} bytes)", e->key.dir_name(), e->bytes);
   }
   if (!all && max_bytes_ > 0 && bytes_ > max_bytes_) {
-    log("cache")->warn("resource cache over its bound ({} of {} bytes): the rest is in use",
-                       bytes_, max_bytes_);
+    log("cache")->warn("resource cache over its bound ({} of {} bytes): the rest is in use", bytes_,
+                       max_bytes_);
   }
   return r;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <set>
 
 #include "ecm/core/errors.hpp"
@@ -56,7 +57,8 @@ class StagingDir {
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::end(it);
          it.increment(ec)) {
-      if (it->is_directory(ec) && !it->is_symlink(ec)) fs::permissions(it->path(), fs::perms::owner_all, ec);
+      if (it->is_directory(ec) && !it->is_symlink(ec))
+        fs::permissions(it->path(), fs::perms::owner_all, ec);
     }
     fs::remove_all(path_, ec);
   }
@@ -68,19 +70,25 @@ class StagingDir {
   fs::path path_;
 };
 
-// The host's side of a fetch's progress: kept for the event at the end.
+// The host's side of a fetch's progress: reported (as a resource_localized event) at most once a
+// second, so a plugin may call it for every block; cancelled once the ECM stops.
 class Progress final : public sdk::FetchProgress {
  public:
+  using Report = std::function<void(std::uint64_t bytes, std::uint64_t total)>;
+  Progress(const std::atomic<bool>& stopping, Report report)
+      : stopping_(stopping), report_(std::move(report)), last_(std::chrono::steady_clock::now()) {}
   void progress(std::uint64_t bytes, std::uint64_t total) override {
-    bytes_ = bytes;
-    total_ = total;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::seconds(1)) return;
+    last_ = now;
+    report_(bytes, total);
   }
-  bool cancelled() const override { return false; }
-  std::uint64_t bytes() const { return bytes_; }
+  bool cancelled() const override { return stopping_.load(); }
 
  private:
-  std::atomic<std::uint64_t> bytes_{0};
-  std::atomic<std::uint64_t> total_{0};
+  const std::atomic<bool>& stopping_;
+  Report report_;
+  std::chrono::steady_clock::time_point last_;
 };
 
 }  // namespace
@@ -91,8 +99,8 @@ std::string uri_scheme(const std::string& uri) {
   std::string scheme = uri.substr(0, colon);
   for (auto& c : scheme) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
-                    c == '.';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
     if (!ok) return "";
   }
   return scheme[0] >= 'a' && scheme[0] <= 'z' ? scheme : "";
@@ -105,7 +113,8 @@ ResourceLocalizationService::ResourceLocalizationService(LocalizationSettings se
 
 void ResourceLocalizationService::validate(std::vector<sdk::ResourceSpec>& specs,
                                            const std::string& engine_type) const {
-  if (specs.size() > 1000) invalid("too many resources (" + std::to_string(specs.size()) + " > 1000)");
+  if (specs.size() > 1000)
+    invalid("too many resources (" + std::to_string(specs.size()) + " > 1000)");
   std::set<std::string> names;
   for (auto& spec : specs) {
     if (spec.uri.empty()) invalid("a resource has no uri");
@@ -235,7 +244,12 @@ CacheKey ResourceLocalizationService::fetch_into_cache(const LocalizationTarget&
   request.engine_type = target.engine_type;
   request.sha256 = spec.sha256;
   request.destination = download.string();
-  Progress progress;
+  if (stopping_) failed(spec, "the ECM is shutting down");
+  Progress progress(stopping_, [&](std::uint64_t bytes, std::uint64_t total) {
+    publish(target, spec,
+            "fetching: " + std::to_string(bytes) + (total ? " of " + std::to_string(total) : "") +
+                " bytes");
+  });
   auto fetched = localizer->fetch(request, progress);
   if (!fetched.ok()) {
     const auto& e = fetched.error();
@@ -268,7 +282,8 @@ CacheKey ResourceLocalizationService::fetch_into_cache(const LocalizationTarget&
     fs::remove(download, ec);
   }
   std::optional<ResourceCache::Owner> ids;
-  if (!owner.empty() && target.uid && target.gid) ids = ResourceCache::Owner{*target.uid, *target.gid};
+  if (!owner.empty() && target.uid && target.gid)
+    ids = ResourceCache::Owner{*target.uid, *target.gid};
   try {
     lease = cache_.insert(key, staged, ids);
   } catch (const std::exception& e) {
@@ -280,8 +295,9 @@ CacheKey ResourceLocalizationService::fetch_into_cache(const LocalizationTarget&
   publish(target, spec,
           "fetched " + std::to_string(bytes) + " bytes in " + std::to_string(ms) + " ms" +
               (spec.unpack ? " and unpacked" : ""));
-  log("localize")->info("[{}] {} fetched by {} ({} bytes, {} ms, sha256 {})", target.engine_id,
-                        label(spec), localizer->library().name, bytes, ms, sha.substr(0, 12));
+  log("localize")
+      ->info("[{}] {} fetched by {} ({} bytes, {} ms, sha256 {})", target.engine_id, label(spec),
+             localizer->library().name, bytes, ms, sha.substr(0, 12));
   return key;
 }
 

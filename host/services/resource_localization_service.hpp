@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -49,6 +50,8 @@ class ResourceLocalizationService {
                               ResourceCache& cache);
 
   void set_event_sink(std::function<void(sdk::Event)> sink) { event_sink_ = std::move(sink); }
+  // Fetches in flight are told they are cancelled (FetchProgress::cancelled), and new ones fail.
+  void stop() { stopping_ = true; }
 
   // Checks `specs` for `engine_type` without fetching anything: a URI with a scheme some
   // localizer serves, a well-formed sha256 (required for remote schemes unless allow_unverified),
@@ -73,6 +76,7 @@ class ResourceLocalizationService {
   PluginRegistry& registry_;
   ResourceCache& cache_;
   std::function<void(sdk::Event)> event_sink_;
+  std::atomic<bool> stopping_{false};
   std::mutex mu_;
   // Fetches in flight, by what identifies the result (the cache key, or the URI when no checksum
   // is known in advance): a second launch waits for the first fetch instead of starting its own.

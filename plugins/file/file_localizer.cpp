@@ -74,8 +74,8 @@ class FileLocalizer final : public ResourceLocalizer {
       ::close(in);
       return invalid_request(path + " is not a regular file");
     }
-    const int out =
-        ::open(request.destination.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    const int out = ::open(request.destination.c_str(),
+                           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0) {
       const int e = errno;
       ::close(in);
@@ -111,7 +111,8 @@ class FileLocalizer final : public ResourceLocalizer {
       progress.progress(done, total);
     }
     ::close(in);
-    if (::close(out) != 0 && error.empty()) error = "close the staging file: " + std::string(std::strerror(errno));
+    if (::close(out) != 0 && error.empty())
+      error = "close the staging file: " + std::string(std::strerror(errno));
     if (!error.empty()) return internal_error(error);
     FetchResult r;
     r.bytes = done;
@@ -150,13 +151,15 @@ ResourceLocalizer* create_localizer(const PluginConfig& config) {
     roots.push_back(ec ? fs::path(r) : real);
   }
   if (roots.empty()) {
-    throw std::invalid_argument("roots is required: the directories file:// resources may come from");
+    throw std::invalid_argument(
+        "roots is required: the directories file:// resources may come from");
   }
   return new FileLocalizer(std::move(roots));
 }
 
-const PluginDescriptor kDescriptor{ECM_SDK_DESCRIPTOR_HEAD, "file", "1.0.0", kLocalizerKind,
-                                   nullptr, nullptr, nullptr, &create_localizer};
+const PluginDescriptor kDescriptor{
+    ECM_SDK_DESCRIPTOR_HEAD, "file", "1.0.0", kLocalizerKind, nullptr, nullptr, nullptr,
+    &create_localizer};
 
 }  // namespace
 

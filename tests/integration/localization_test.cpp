@@ -1,7 +1,7 @@
 // Resource localization on the real daemon through the `file` localizer: verified, cached,
-// linked read-only into the work dir, shared by public visibility and kept apart by private, unpacked
-// safely, evicted under the bound but never while in use, kept across a restart, fetched once for
-// many concurrent launches; failures typed, naming the resource, leaving nothing behind.
+// linked read-only into the work dir, shared by public visibility and kept apart by private,
+// unpacked safely, evicted under the bound but never while in use, kept across a restart, fetched
+// once for many concurrent launches; failures typed, naming the resource, leaving nothing behind.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -26,14 +26,16 @@ namespace json = boost::json;
 
 // A daemon with the file localizer serving `<its dir>/res`.
 struct Node {
-  explicit Node(const std::string& extra_toml = "") {
+  explicit Node(const std::string& extra_toml = "", std::vector<std::string> test_plugins = {}) {
     EcmOptions o;
     o.plugins = {"shell", "file"};
     o.extra_toml = extra_toml;
+    o.test_plugins = std::move(test_plugins);
     ecm = std::make_unique<EcmProcess>(o, /*start=*/false);
     res = ecm->dir() / "res";
     fs::create_directories(res);
-    std::ofstream(ecm->dir() / "plugin-conf" / "file.toml") << "roots = [\"" << res.string() << "\"]\n";
+    std::ofstream(ecm->dir() / "plugin-conf" / "file.toml")
+        << "roots = [\"" << res.string() << "\"]\n";
     ecm->start();
   }
   // Writes `content` to res/NAME; its sha256.
@@ -67,7 +69,8 @@ api::LaunchRequest with(api::LaunchRequest req, std::vector<api::ResourceSpec> r
 
 std::string stdout_of(const api::EngineConn& e, const std::string& until) {
   std::string out;
-  eventually([&] { return (out = read_file(e.log_dir + "/stdout")).find(until) != std::string::npos; });
+  eventually(
+      [&] { return (out = read_file(e.log_dir + "/stdout")).find(until) != std::string::npos; });
   return out;
 }
 
@@ -80,8 +83,9 @@ bool nothing_locked(EcmProcess& ecm) {
 TEST(Localization, AFileResourceIsVerifiedLinkedReadOnlyAndServedFromTheCacheNextTime) {
   Node node;
   const std::string sha = node.put("a.txt", "hello resource\n");
-  const auto first = node.ecm->launch(
-      with(shell_request("alice", "cat a.txt; echo done; sleep 600"), {resource(node.uri("a.txt"), sha)}));
+  const auto first =
+      node.ecm->launch(with(shell_request("alice", "cat a.txt; echo done; sleep 600"),
+                            {resource(node.uri("a.txt"), sha)}));
   EXPECT_EQ(first.status, api::EngineStatus::RUNNING);
   EXPECT_NE(stdout_of(first, "done").find("hello resource"), std::string::npos);
 
@@ -101,8 +105,9 @@ TEST(Localization, AFileResourceIsVerifiedLinkedReadOnlyAndServedFromTheCacheNex
 
   // The source gone, the next launch is served by the cache (the checksum names the content).
   fs::remove(node.res / "a.txt");
-  const auto second = node.ecm->launch(
-      with(shell_request("alice", "cat b.txt; echo done; sleep 600"), {resource(node.uri("a.txt"), sha, "b.txt")}));
+  const auto second =
+      node.ecm->launch(with(shell_request("alice", "cat b.txt; echo done; sleep 600"),
+                            {resource(node.uri("a.txt"), sha, "b.txt")}));
   EXPECT_NE(stdout_of(second, "done").find("hello resource"), std::string::npos);
   cache = node.cache();
   ASSERT_EQ(cache.entries.size(), 1u);
@@ -129,26 +134,40 @@ TEST(Localization, FailuresAreTypedNameTheResourceAndLeaveNothingBehind) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"checksum mismatch", {resource(node.uri("a.txt"), wrong)}, api::ErrorCode::LOCALIZATION_FAILED,
+      {"checksum mismatch",
+       {resource(node.uri("a.txt"), wrong)},
+       api::ErrorCode::LOCALIZATION_FAILED,
        "checksum mismatch"},
-      {"missing file", {resource(node.uri("nope.txt"))}, api::ErrorCode::LOCALIZATION_FAILED,
+      {"missing file",
+       {resource(node.uri("nope.txt"))},
+       api::ErrorCode::LOCALIZATION_FAILED,
        "not found"},
-      {"outside the roots", {resource("file:///etc/hostname")}, api::ErrorCode::LOCALIZATION_FAILED,
+      {"outside the roots",
+       {resource("file:///etc/hostname")},
+       api::ErrorCode::LOCALIZATION_FAILED,
        "not found"},
-      {"through a symlink out", {resource(node.uri("escape"))}, api::ErrorCode::LOCALIZATION_FAILED,
+      {"through a symlink out",
+       {resource(node.uri("escape"))},
+       api::ErrorCode::LOCALIZATION_FAILED,
        "not found"},
       {"no scheme", {resource("a.txt")}, api::ErrorCode::INVALID_REQUEST, "no scheme"},
-      {"unknown scheme", {resource("gopher://x/y", wrong)}, api::ErrorCode::INVALID_REQUEST,
+      {"unknown scheme",
+       {resource("gopher://x/y", wrong)},
+       api::ErrorCode::INVALID_REQUEST,
        "no localizer serves 'gopher'"},
       {"bad sha", {resource(node.uri("a.txt"), "xyz")}, api::ErrorCode::INVALID_REQUEST, "64 hex"},
-      {"bad name", {resource(node.uri("a.txt"), sha, "../x")}, api::ErrorCode::INVALID_REQUEST,
+      {"bad name",
+       {resource(node.uri("a.txt"), sha, "../x")},
+       api::ErrorCode::INVALID_REQUEST,
        "not a safe file name"},
       {"duplicate name",
        {resource(node.uri("a.txt"), sha, "x"), resource(node.uri("a.txt"), sha, "x")},
-       api::ErrorCode::INVALID_REQUEST, "two resources are named 'x'"},
+       api::ErrorCode::INVALID_REQUEST,
+       "two resources are named 'x'"},
       {"a good one, then a bad one",
        {resource(node.uri("a.txt"), sha, "good"), resource(node.uri("a.txt"), wrong, "bad")},
-       api::ErrorCode::LOCALIZATION_FAILED, "resource 'bad'"},
+       api::ErrorCode::LOCALIZATION_FAILED,
+       "resource 'bad'"},
   };
   fs::create_symlink("/etc/hostname", node.res / "escape");
   for (const auto& c : cases) {
@@ -180,7 +199,8 @@ TEST(Localization, FailuresAreTypedNameTheResourceAndLeaveNothingBehind) {
 
 // python3 builds the archives (tarfile, zipfile: no tools of ours involved).
 void python(const std::string& script) {
-  const fs::path file = fs::temp_directory_path() / ("ecm-archive-" + std::to_string(getpid()) + ".py");
+  const fs::path file =
+      fs::temp_directory_path() / ("ecm-archive-" + std::to_string(getpid()) + ".py");
   std::ofstream(file) << script;
   ASSERT_EQ(std::system(("python3 " + file.string()).c_str()), 0);
   fs::remove(file);
@@ -188,20 +208,28 @@ void python(const std::string& script) {
 
 TEST(Localization, ArchivesAreUnpackedAndOnesThatEscapeAreRefused) {
   Node node;
-  python("import tarfile, io, zipfile\n"
-         "def add(t, name, data):\n"
-         "    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))\n"
-         "with tarfile.open('" + (node.res / "env.tar.gz").string() + "', 'w:gz') as t:\n"
-         "    add(t, 'bin/run.sh', b'echo from the archive\\n'); add(t, 'conf/a.conf', b'x=1\\n')\n"
-         "with zipfile.ZipFile('" + (node.res / "slip.zip").string() + "', 'w') as z:\n"
-         "    z.writestr('ok.txt', 'fine'); z.writestr('../../evil.txt', 'pwned')\n"
-         "with tarfile.open('" + (node.res / "link.tar").string() + "', 'w') as t:\n"
-         "    i = tarfile.TarInfo('up'); i.type = tarfile.SYMTYPE; i.linkname = '/etc'; t.addfile(i)\n"
-         "    add(t, 'up/passwd', b'root::0:0::/:/bin/sh\\n')\n");
-  auto unpacked = resource(node.uri("env.tar.gz"), host::sha256_file(node.res / "env.tar.gz"), "env");
+  python(
+      "import tarfile, io, zipfile\n"
+      "def add(t, name, data):\n"
+      "    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))\n"
+      "with tarfile.open('" +
+      (node.res / "env.tar.gz").string() +
+      "', 'w:gz') as t:\n"
+      "    add(t, 'bin/run.sh', b'echo from the archive\\n'); add(t, 'conf/a.conf', b'x=1\\n')\n"
+      "with zipfile.ZipFile('" +
+      (node.res / "slip.zip").string() +
+      "', 'w') as z:\n"
+      "    z.writestr('ok.txt', 'fine'); z.writestr('../../evil.txt', 'pwned')\n"
+      "with tarfile.open('" +
+      (node.res / "link.tar").string() +
+      "', 'w') as t:\n"
+      "    i = tarfile.TarInfo('up'); i.type = tarfile.SYMTYPE; i.linkname = '/etc'; t.addfile(i)\n"
+      "    add(t, 'up/passwd', b'root::0:0::/:/bin/sh\\n')\n");
+  auto unpacked =
+      resource(node.uri("env.tar.gz"), host::sha256_file(node.res / "env.tar.gz"), "env");
   unpacked.__set_unpack(true);
-  const auto e = node.ecm->launch(
-      with(shell_request("alice", "sh env/bin/run.sh; cat env/conf/a.conf; sleep 600"), {unpacked}));
+  const auto e = node.ecm->launch(with(
+      shell_request("alice", "sh env/bin/run.sh; cat env/conf/a.conf; sleep 600"), {unpacked}));
   const auto out = stdout_of(e, "x=1");
   EXPECT_NE(out.find("from the archive"), std::string::npos) << out;
   EXPECT_TRUE(fs::is_directory(fs::path(e.work_dir) / "env"));
@@ -213,8 +241,8 @@ TEST(Localization, ArchivesAreUnpackedAndOnesThatEscapeAreRefused) {
     SCOPED_TRACE(file);
     auto bad = resource(node.uri(file), host::sha256_file(node.res / file), "bad");
     bad.__set_unpack(true);
-    const auto error = ecm_error_of(
-        [&] { node.ecm->launch(with(shell_request("alice", "sleep 600"), {bad})); });
+    const auto error =
+        ecm_error_of([&] { node.ecm->launch(with(shell_request("alice", "sleep 600"), {bad})); });
     ASSERT_TRUE(error);
     EXPECT_EQ(error->code, api::ErrorCode::LOCALIZATION_FAILED);
     EXPECT_NE(error->message.find("cannot unpack"), std::string::npos) << error->message;
@@ -308,6 +336,39 @@ TEST(Localization, OverTheBoundUnusedEntriesAreEvictedOldestFirstAndInUseOnesNev
   EXPECT_FALSE(usage.err.empty());
 }
 
+TEST(Localization, APluginNamesResourcesAndAnEngineTypesOwnLocalizerWinsOverTheSchemes) {
+  // swap (v1) asks for the request's `resource` property itself; bound_localizer serves file://
+  // for swap engines only.
+  Node node("", {"bound_localizer"});
+  ASSERT_EQ(node.ecm->terminate_and_wait(), 0);
+  fs::copy_file(fs::path(ECM_TEST_PLUGIN_DIR) / "swap-v1" / "swap.so",
+                node.ecm->dir() / "plugins" / "swap.so");
+  std::string config = read_file(node.ecm->config_path());
+  const auto at = config.find("enabled = [");
+  config.insert(at + 11, "\"swap\", ");
+  node.ecm->write_config(config);
+  node.ecm->start();
+  node.put("a.txt", "served by the file plugin\n");
+
+  api::LaunchRequest swap;
+  swap.__set_user("alice");
+  swap.__set_engine_type("swap");
+  swap.__set_properties({{"resource", node.uri("a.txt")}});
+  const auto e = node.ecm->launch(swap);
+  EXPECT_EQ(e.status, api::EngineStatus::RUNNING);
+  EXPECT_EQ(read_file(fs::path(e.work_dir) / "from-plugin"),
+            "served by bound_localizer for swap\n");
+
+  const auto shell = node.ecm->launch(
+      with(shell_request("alice", "sleep 600"), {resource(node.uri("a.txt"), "", "a.txt")}));
+  EXPECT_EQ(read_file(fs::path(shell.work_dir) / "a.txt"), "served by the file plugin\n");
+
+  // `ecmctl plugins` shows the localizer kind.
+  auto list = node.ecm->run_ecmctl({"--json", "plugins"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("\"localizer\""), std::string::npos) << list.out;
+}
+
 TEST(Localization, ARestartKeepsTheCache) {
   Node node;
   const std::string sha = node.put("a.txt", "kept\n");
@@ -333,8 +394,8 @@ TEST(Localization, ManyConcurrentLaunchesOfOneResourceFetchItOnce) {
       try {
         auto c = node.ecm->connect();
         api::EngineConn e;
-        (*c)->launchEngineConn(e, with(shell_request("alice", "exit 0"),
-                                       {resource(node.uri("big.bin"), sha)}));
+        (*c)->launchEngineConn(
+            e, with(shell_request("alice", "exit 0"), {resource(node.uri("big.bin"), sha)}));
         ++ok;
       } catch (const api::EcmError& e) {
         errors[i] = e.message;

@@ -220,3 +220,49 @@ TEST_F(PluginRegistryTest, ReplacingTheInstalledFileDoesNotTouchTheLoadedCopy) {
   auto spec = l->build(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs", {}});
   EXPECT_EQ(spec.argv.back(), "echo hi");
 }
+
+namespace {
+
+// Localizers (ABI 1.4): a scheme's default, one bound to an engine type, and a clash refused.
+class LocalizerRegistryTest : public PluginRegistryTest {};
+
+TEST_F(LocalizerRegistryTest, AnEngineTypesOwnLocalizerWinsAndASecondDefaultIsRefused) {
+  install(fs::path(ECM_PLUGIN_DIR) / "file.so", "file");
+  std::ofstream(dir_ / "conf" / "file.toml") << "roots = [\"/tmp\"]\n";
+  install_test_plugin("bound_localizer");
+  install_test_plugin("file_clash");
+  auto r = make();
+  EXPECT_EQ(r.localizer_for("file", "shell"), nullptr);
+  r.load("file");
+  r.load("bound_localizer");
+  ASSERT_NE(r.localizer_for("file", "shell"), nullptr);
+  EXPECT_EQ(r.localizer_for("file", "shell")->library().name, "file");
+  EXPECT_EQ(r.localizer_for("file", "swap")->library().name, "bound_localizer");
+  EXPECT_EQ(r.localizer_for("https", "shell"), nullptr);
+  EXPECT_EQ(r.localized_schemes(), std::vector<std::string>{"file"});
+
+  auto msg = load_error(r, "file_clash");
+  EXPECT_NE(msg.find("URI scheme 'file' is already served by plugin 'file'"), std::string::npos)
+      << msg;
+  EXPECT_EQ(r.localizer_for("file", "shell")->library().name, "file");
+  auto info = r.find("bound_localizer");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->kinds, std::vector<std::string>{"localizer"});
+
+  // Unloaded, the scheme's default serves swap engines too.
+  r.unload("bound_localizer");
+  EXPECT_EQ(r.localizer_for("file", "swap")->library().name, "file");
+}
+
+TEST_F(LocalizerRegistryTest, TheFileLocalizerRefusesABadConfig) {
+  install(fs::path(ECM_PLUGIN_DIR) / "file.so", "file");
+  auto r = make();
+  EXPECT_NE(load_error(r, "file").find("roots is required"), std::string::npos);
+  std::ofstream(dir_ / "conf" / "file.toml") << "roots = [\"relative\"]\n";
+  EXPECT_NE(load_error(r, "file").find("not an absolute path"), std::string::npos);
+  std::ofstream(dir_ / "conf" / "file.toml") << "roots = [\"/tmp\"]\nroot = \"/x\"\n";
+  EXPECT_NE(load_error(r, "file").find("unknown key 'root'"), std::string::npos);
+  EXPECT_TRUE(r.list().empty());
+}
+
+}  // namespace

@@ -2,7 +2,8 @@
 //   SWAP_VERSION=N       version "N.0.0"; engines get SWAP_PLUGIN_VERSION=N in their environment
 //   SWAP_THROW_ON_CREATE create_launcher throws (a file that fails in its init)
 //   SWAP_WRONG_ABI       declares ABI major + 1
-// Engines run /bin/sleep 600 until stopped.
+// Engines run /bin/sleep 600 until stopped. A request property `resource` (a URI) makes the
+// plugin ask for that resource itself (ABI 1.4 resources()), named "from-plugin".
 #include <ecm/sdk/sdk.hpp>
 
 #include <stdexcept>
@@ -26,6 +27,14 @@ class SwapLauncher final : public LauncherPlugin {
     spec.argv = {"/bin/sleep", "600"};
     spec.env["SWAP_PLUGIN_VERSION"] = ECM_SDK_STRINGIFY(SWAP_VERSION);
     return spec;
+  }
+  std::vector<ResourceSpec> resources(const LaunchRequest& request) const override {
+    auto it = request.properties.find("resource");
+    if (it == request.properties.end()) return {};
+    ResourceSpec r;
+    r.uri = it->second;
+    r.name = "from-plugin";
+    return {r};
   }
 };
 
