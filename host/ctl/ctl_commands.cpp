@@ -11,7 +11,8 @@ constexpr std::array kCommands{
     CommandSpec{
         "launch",
         "launch TYPE --user U [--ticket T] [--version V] [--label K=V]... "
-        "[--property K=V]... [--env K=V]... [--memory SIZE] [--cores N] [--timeout DURATION]",
+        "[--property K=V]... [--env K=V]... [--memory SIZE] [--cores N] [--timeout DURATION] "
+        "[--resource URI[,sha256=HEX][,name=N][,unpack][,public]]...",
         "Launch an engine of TYPE and print it.", define_launch, run_launch},
     CommandSpec{"list", "list [--user U] [--type T] [--status S]",
                 "List engines, optionally narrowed by user, type and status.", define_list,

@@ -152,9 +152,43 @@ void define_launch(CommandOptions& o) {
        "the cores the engine is admitted with (default: the ECM's)")  //
       ("timeout", po::value<std::string>()->value_name("DURATION"),
        "launch timeout: not ready by then, the engine is stopped and Failed (e.g. 60s; "
-       "default: the plugin's or the ECM's)");
+       "default: the plugin's or the ECM's)")  //
+      ("resource", po::value<Strings>()->value_name("URI[,OPT]..."),
+       "a resource to localize into the work dir before the engine starts; options: "
+       "sha256=HEX, name=NAME, unpack, public; repeatable");
   o.hidden.add_options()("type", po::value<std::string>());
   o.positional.add("type", 1);
+}
+
+// "URI[,sha256=HEX][,name=NAME][,unpack][,public]": the URI may not hold a comma.
+api::ResourceSpec parse_resource(const std::string& text) {
+  api::ResourceSpec r;
+  std::vector<std::string> parts;
+  std::size_t at = 0;
+  for (;;) {
+    const auto comma = text.find(',', at);
+    parts.push_back(text.substr(at, comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  if (parts[0].empty()) throw UsageError("bad --resource '" + text + "': no URI");
+  r.__set_uri(parts[0]);
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
+    if (p == "unpack") {
+      r.__set_unpack(true);
+    } else if (p == "public") {
+      r.__set_visibility("public");
+    } else if (p.rfind("sha256=", 0) == 0) {
+      r.__set_sha256(p.substr(7));
+    } else if (p.rfind("name=", 0) == 0) {
+      r.__set_name(p.substr(5));
+    } else {
+      throw UsageError("bad --resource '" + text + "': unknown option '" + p +
+                       "' (sha256=HEX, name=NAME, unpack, public)");
+    }
+  }
+  return r;
 }
 
 void run_launch(Context& ctx) {
@@ -178,6 +212,12 @@ void run_launch(Context& ctx) {
       throw UsageError("bad --timeout '" + *t + "': expected a duration like 60s or 500ms");
     }
     req.__set_launch_timeout_ms(timeout->count());
+  }
+  if (ctx.vm.count("resource")) {
+    std::vector<api::ResourceSpec> resources;
+    for (const auto& r : strings(ctx.vm, "resource"))
+      resources.push_back(parse_resource(r));
+    req.__set_resources(std::move(resources));
   }
 
   api::EngineConn engine;

@@ -52,7 +52,7 @@ std::unique_ptr<EcmProcess> start_node(const std::string& http_toml = "",
   EcmOptions o;
   o.plugins = {"shell", "http"};
   o.plugin_toml["http"] = http_toml.empty() ? "idle_timeout = \"2s\"\nretries = 2\n"
-                                                "retry_backoff = \"50ms\"\n"
+                                              "retry_backoff = \"50ms\"\n"
                                             : http_toml;
   if (!bml_toml.empty()) {
     o.plugins.push_back("bml");
@@ -69,7 +69,7 @@ api::LaunchRequest fetching(const std::string& user, const std::string& command,
                             const std::string& name = "res.bin") {
   api::ResourceSpec r;
   r.__set_uri(uri);
-  r.__set_sha256(sha);
+  if (!sha.empty()) r.__set_sha256(sha);
   r.__set_name(name);
   auto req = shell_request(user, command);
   req.__set_resources({r});
@@ -194,8 +194,8 @@ TEST(HttpLocalization, ABmlResourceIsFetchedWithTheServiceTokenForTheEnginesUser
   server.add_bml_resource("r-1", "v000001", "old config");
   server.add_bml_resource("r-1", "v000002", "new config");
   auto ecm = start_node("", "base_url = \"" + server.base_url() + "\"\ntoken = \"BML-AUTH\"\n");
-  const auto e = ecm->launch(fetching("alice", "sleep 600", "bml://r-1/v000001",
-                                      sha256_of("old config"), "conf.txt"));
+  const auto e = ecm->launch(
+      fetching("alice", "sleep 600", "bml://r-1/v000001", sha256_of("old config"), "conf.txt"));
   EXPECT_EQ(read_file(fs::path(e.work_dir) / "conf.txt"), "old config");
   const auto requests = server.requests(server.bml_download_path());
   ASSERT_FALSE(requests.empty());
@@ -213,6 +213,25 @@ TEST(HttpLocalization, ABmlResourceIsFetchedWithTheServiceTokenForTheEnginesUser
   });
   ASSERT_TRUE(error);
   EXPECT_EQ(error->code, api::ErrorCode::LOCALIZATION_FAILED);
+}
+
+TEST(HttpLocalization, AResourceWithoutAChecksumNeedsTheConfigToAllowIt) {
+  TestHttpServer server;
+  server.add_file("/a.txt", "unverified");
+  auto ecm = start_node();
+  const auto error =
+      ecm_error_of([&] { ecm->launch(fetching("alice", "sleep 600", server.url("/a.txt"), "")); });
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, api::ErrorCode::INVALID_REQUEST);
+  EXPECT_NE(error->message.find("allow_unverified"), std::string::npos) << error->message;
+  EXPECT_EQ(server.request_count("/a.txt"), 0u);
+
+  EcmOptions o;
+  o.plugins = {"shell", "http"};
+  o.extra_toml = "[localization]\nallow_unverified = true\n";
+  EcmProcess allowing(o);
+  const auto e = allowing.launch(fetching("alice", "sleep 600", server.url("/a.txt"), ""));
+  EXPECT_EQ(read_file(fs::path(e.work_dir) / "res.bin"), "unverified");
 }
 
 TEST(HttpLocalization, ASlowDownloadReportsItsProgressAsEvents) {
@@ -242,7 +261,8 @@ TEST(HttpLocalization, ASlowDownloadReportsItsProgressAsEvents) {
       if (kind == "resource_localized" && !launched) ++localized;
     }
     return launched && localized >= 2;
-  })) << localized << " resource_localized events: " << read_file(out);
+  })) << localized
+      << " resource_localized events: " << read_file(out);
   ecm.reset();
   fs::remove(out);
 }

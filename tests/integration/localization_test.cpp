@@ -331,6 +331,21 @@ TEST(Localization, OverTheBoundUnusedEntriesAreEvictedOldestFirstAndInUseOnesNev
   auto table = node.ecm->run_ecmctl({"cache"});
   EXPECT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find(shas[0].substr(0, 12)), std::string::npos) << table.out;
+  // ecmctl launch --resource: options after the URI.
+  const std::string sha = node.put("via-ctl.txt", "through ecmctl\n");
+  auto launched = node.ecm->run_ecmctl(
+      {"--json", "launch", "shell", "--user", "bob", "--property", "command=cat t.txt; sleep 600",
+       "--resource", node.uri("via-ctl.txt") + ",sha256=" + sha + ",name=t.txt,public"});
+  ASSERT_EQ(launched.exit_code, 0) << launched.err;
+  const auto engine = json::parse(launched.out);
+  node.ecm->track(static_cast<int>(engine.at("pid").as_int64()));
+  EXPECT_EQ(read_file(fs::path(engine.at("work_dir").as_string().c_str()) / "t.txt"),
+            "through ecmctl\n");
+  auto bad_option = node.ecm->run_ecmctl({"launch", "shell", "--user", "bob", "--property",
+                                          "command=true", "--resource", node.uri("x") + ",zip"});
+  EXPECT_NE(bad_option.exit_code, 0);
+  EXPECT_NE(bad_option.err.find("unknown option 'zip'"), std::string::npos) << bad_option.err;
+
   auto usage = node.ecm->run_ecmctl({"cache", "list", "--all"});
   EXPECT_NE(usage.exit_code, 0);
   EXPECT_FALSE(usage.err.empty());
