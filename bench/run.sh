@@ -3,40 +3,48 @@
 # against their targets. Usage: bench/run.sh [JOBS]   (default 2: the build shares the machine)
 #
 # To add a benchmark: add its target to bench/CMakeLists.txt and to BENCH_TARGETS, run it in a
-# "run" step below, and add one `figure` line per number to the table step (`swap_figure` for
-# swap_under_load_bench, which is not a Google Benchmark and writes its own JSON).
+# "run" step below, and add one `figure` line per number to the table step (`json_figure` for the
+# plain main() benchmarks, swap_under_load_bench and localization_bench, which are not Google
+# Benchmarks and write their own JSON).
 #
-# SWAP_BENCH_ARGS overrides swap_under_load_bench's arguments (default below). The script exits
-# non-zero when a benchmark fails (swap_under_load_bench: any failed launch, stop or swap), after
-# printing the table; a missed target is shown in the table only.
+# SWAP_BENCH_ARGS and LOCALIZATION_BENCH_ARGS override the arguments of swap_under_load_bench and
+# localization_bench (defaults below). The script exits non-zero when a benchmark fails
+# (swap_under_load_bench: any failed launch, stop or swap; localization_bench: any failed or wrong
+# fetch), after printing the table; a missed target is shown in the table only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-bench"
 out="$build/bench-results"
 jobs=${1:-2}
-BENCH_TARGETS=(event_bus_bench swap_under_load_bench)
+BENCH_TARGETS=(event_bus_bench swap_under_load_bench localization_bench)
 # 2000 launches and 100 swaps per phase (one swap per 20 launches, as the defaults of 400 and 20),
 # in 5 alternating rounds: p99 over 2000 launches, and a neighbour's load on this shared machine
 # falls on both phases alike.
 read -r -a swap_args <<<"${SWAP_BENCH_ARGS:---launches 2000 --swaps 100 --rounds 5 --threads 4}"
+# A 200 MiB resource from loopback, 5 cold rounds (curl and the ECM alternating), 1000 cache hits.
+read -r -a loc_args <<<"${LOCALIZATION_BENCH_ARGS:---size-mib 200 --reps 5 --hits 1000}"
 
-# 0. Google Benchmark (not in scripts/packages.txt): installed when missing, as scripts/setup.sh
-# installs the rest.
-if ! dpkg-query -W -f='${Status}' libbenchmark-dev 2>/dev/null | grep -q 'install ok installed'; then
-  echo "== installing libbenchmark-dev"
+# 0. Google Benchmark, and curl (localization_bench's reference client): not in
+# scripts/packages.txt, installed when missing, as scripts/setup.sh installs the rest.
+missing=()
+for pkg in libbenchmark-dev curl; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${missing[*]}"
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    libbenchmark-dev >/dev/null
+    "${missing[@]}" >/dev/null
 fi
 
-# 1. Configure (Release, benchmarks on, tests off). -Wno-restrict: GCC 12 at -O3 warns falsely
-# (-Wrestrict, GCC bug 105329) in std::string code inlined into host/ and the swap test plugin,
-# which -Werror turns into errors; the project's own builds (-O2) do not see it.
+# 1. Configure (Release, benchmarks on, tests off).
 echo "== configure ($build, Release)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DECM_BUILD_BENCH=ON \
-  -DECM_BUILD_TESTS=OFF -DCMAKE_CXX_FLAGS=-Wno-restrict >/dev/null
+  -DECM_BUILD_TESTS=OFF >/dev/null
 
 # 2. Build the benchmark targets only.
 echo "== build ${BENCH_TARGETS[*]}"
@@ -60,6 +68,13 @@ status=0
 rm -f "$out/swap_under_load_bench.json"  # no stale figures when it fails before writing them
 "$build/bin/swap_under_load_bench" "${swap_args[@]}" --json "$out/swap_under_load_bench.json" ||
   status=$?
+# localization_bench: curl and the real host code (http.so, the cache, the localization service)
+# fetching one file from a loopback server; its figures go to its own JSON.
+echo "== run localization_bench ${loc_args[*]}"
+loc_status=0
+rm -f "$out/localization_bench.json"
+"$build/bin/localization_bench" "${loc_args[@]}" --json "$out/localization_bench.json" ||
+  loc_status=$?
 
 # figure BINARY BENCHMARK FIELD LABEL UNIT TARGET: one line of the table, from the median of
 # FIELD (items_per_second, real_time, or a counter) of BENCHMARK in BINARY's JSON.
@@ -97,11 +112,12 @@ figure event_bus_bench BM_PublishToOneNoopListener dropped \
 figure event_bus_bench BM_PublishToFourNoopListeners dropped \
   "event bus, 4 no-op listeners, dropped" "events" ""
 
-# swap_figure KEY LABEL UNIT TARGET: one line of the table from swap_under_load_bench's JSON; KEY
-# is a dotted path into it (swapping.p99_ms), TARGET as figure's ("<=2.0") or empty.
-swap_figure() {
-  python3 - "$out/swap_under_load_bench.json" "$1" "$2" "$3" "$4" <<'PY'
-import json, sys
+# json_figure BINARY KEY LABEL UNIT TARGET: one line of the table from the JSON a plain main()
+# benchmark wrote ($out/BINARY.json); KEY is a dotted path into it (swapping.p99_ms), TARGET an
+# operator (>=, <=, >, <) and a number ("<=2.0") or empty.
+json_figure() {
+  python3 - "$out/$1.json" "$2" "$3" "$4" "$5" <<'PY'
+import json, operator, re, sys
 path, key, label, unit, target = sys.argv[1:]
 value = json.load(open(path))
 for part in key.split("."):
@@ -111,13 +127,16 @@ if value is None:
     sys.exit(0)
 note = ""
 if target:
-    op, limit = target[:2], float(target[2:])
-    ok = value >= limit if op == ">=" else value <= limit
-    note = f"  (target {op} {target[2:]}{' ' + unit if unit else ''}{'' if ok else ': MISSED'})"
+    op, limit = re.fullmatch(r"(>=|<=|>|<)(.+)", target).groups()
+    ops = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+    ok = ops[op](value, float(limit))
+    note = f"  (target {op} {limit}{' ' + unit if unit else ''}{'' if ok else ': MISSED'})"
 text = f"{value:,}" if isinstance(value, int) else f"{value:,.3f}".rstrip("0").rstrip(".")
 print(f"{label}: {text}{' ' + unit if unit else ''}{note}")
 PY
 }
+swap_figure() { json_figure swap_under_load_bench "$@"; }
+loc_figure() { json_figure localization_bench "$@"; }
 
 echo
 echo "== figures: swap under load (${swap_args[*]})"
@@ -138,7 +157,30 @@ if [ -f "$out/swap_under_load_bench.json" ]; then
 else
   echo "no result: swap_under_load_bench wrote no $out/swap_under_load_bench.json"
 fi
+
+echo
+echo "== figures: localization (${loc_args[*]})"
+if [ -f "$out/localization_bench.json" ]; then
+  loc_figure curl.median_mb_s "curl -o FILE, median" "MB/s" ""
+  loc_figure curl.best_mb_s "curl -o FILE, best" "MB/s" ""
+  loc_figure ecm.median_mb_s "ECM localize() cold (fetch, sha256, cache, link), median" "MB/s" ""
+  loc_figure ecm.best_mb_s "ECM localize() cold, best" "MB/s" ""
+  loc_figure ratio "cold localization speed, ECM / curl (medians)" "" ">=0.70"
+  loc_figure curl_devnull.median_mb_s "curl -o /dev/null (server ceiling), median" "MB/s" ""
+  loc_figure cache_hit.p50_us "cache hit (localize()), p50" "µs" "<1000"
+  loc_figure cache_hit.p99_us "cache hit (localize()), p99" "µs" ""
+  loc_figure stages_ms.fetch "cold stages: plugin fetch (HTTP, write, fsync)" "ms" ""
+  loc_figure stages_ms.sha256_file "cold stages: sha256 of the fetched file" "ms" ""
+  loc_figure stages_ms.insert_link "cold stages: cache insert and link" "ms" ""
+  loc_figure failures "failed or wrong fetches" "" "<=0"
+else
+  echo "no result: localization_bench wrote no $out/localization_bench.json"
+fi
 if [ "$status" -ne 0 ]; then
   echo "swap_under_load_bench failed (exit $status): see its errors above" >&2
+fi
+if [ "$loc_status" -ne 0 ]; then
+  echo "localization_bench failed (exit $loc_status): see its errors above" >&2
+  [ "$status" -ne 0 ] || status=$loc_status
 fi
 exit "$status"

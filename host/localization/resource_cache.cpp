@@ -18,7 +18,7 @@ using SystemClock = std::chrono::system_clock;
 struct ResourceCache::Entry {
   CacheKey key;
   fs::path dir;      // <root>/entries/<dir_name>
-  fs::path content;  // <dir>/content
+  fs::path content;  // <dir>/content (public) or <dir>/content-<random> (private)
   std::uint64_t bytes = 0;
   SystemClock::time_point last_used;
   int holders = 0;
@@ -59,17 +59,29 @@ void make_read_only(const fs::path& p) {
   set(p);
 }
 
-// Read-only trees must be made writable again before they can be removed.
+// Read-only trees must be made writable again before they can be removed. Only the ECM writes
+// under the cache, so nothing in it is a link someone swapped in; lchmod-like care anyway: a
+// symlink is never chmod-ed (chmod would follow it).
 void remove_tree(const fs::path& p) {
   std::error_code ec;
-  if (fs::is_directory(p, ec) && !fs::is_symlink(p, ec)) {
+  if (fs::is_directory(fs::symlink_status(p, ec)) && !ec) {
     ::chmod(p.c_str(), 0700);
     for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
          it.increment(ec)) {
-      if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
+      if (fs::is_directory(it->symlink_status(ec))) ::chmod(it->path().c_str(), 0700);
     }
   }
   fs::remove_all(p, ec);
+}
+
+// The content inside an entry dir: "content", or the one "content-<random>" of a private entry.
+std::optional<fs::path> find_content(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(dir, ec)) {
+    const auto name = f.path().filename().string();
+    if (name == "content" || name.rfind("content-", 0) == 0) return f.path();
+  }
+  return std::nullopt;
 }
 
 // The key back from an entry's dir name; nullopt for anything that is not one.
@@ -93,15 +105,24 @@ std::optional<CacheKey> parse_dir_name(std::string name) {
   return std::nullopt;
 }
 
-std::string random_suffix() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
+// 16 hex digits; with `bits128`, 32 from the kernel's random source (a private entry's name is
+// its lock: it must not be guessable).
+std::string random_suffix(bool bits128 = false) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string s(16, '0');
-  auto v = rng();
-  for (auto& c : s) {
-    c = kHex[v & 15];
-    v >>= 4;
+  std::string s;
+  if (bits128) {
+    std::random_device rd;  // /dev/urandom on Linux
+    for (int i = 0; i < 4; ++i) {
+      auto v = rd();
+      for (int j = 0; j < 8; ++j, v >>= 4)
+        s += kHex[v & 15];
+    }
+    return s;
   }
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  auto v = rng();
+  for (int j = 0; j < 16; ++j, v >>= 4)
+    s += kHex[v & 15];
   return s;
 }
 
@@ -131,7 +152,12 @@ ResourceCache::Lease::~Lease() {
 }
 
 void ResourceCache::Lease::release() {
-  if (cache_ && entry_) cache_->release(entry_);
+  // Runs in destructors: an eviction that fails (disk, memory) is logged, never thrown.
+  try {
+    if (cache_ && entry_) cache_->release(entry_);
+  } catch (const std::exception& e) {
+    log("cache")->error("releasing a cache entry: {}", e.what());
+  }
   cache_ = nullptr;
   entry_.reset();
 }
@@ -148,16 +174,20 @@ ResourceCache::~ResourceCache() = default;
 
 void ResourceCache::open() {
   fs::create_directories(root_ / kEntries);
+  ::chmod(root_.c_str(), 0711);
+  ::chmod((root_ / kEntries).c_str(), 0711);  // traversable, not listable
   // A fetch the last run did not finish left only staging files: none of it is trusted.
   remove_tree(root_ / kStaging);
   fs::create_directories(root_ / kStaging);
+  ::chmod((root_ / kStaging).c_str(), 0700);  // private resources are staged here
   std::lock_guard lock(mu_);
   entries_.clear();
   bytes_ = 0;
   for (const auto& d : fs::directory_iterator(root_ / kEntries)) {
     auto key = parse_dir_name(d.path().filename().string());
     std::error_code ec;
-    if (!key || !fs::exists(d.path() / "content", ec)) {
+    const auto content = key ? find_content(d.path()) : std::nullopt;
+    if (!content) {
       log("cache")->warn("removing '{}': not a complete cache entry", d.path().string());
       remove_tree(d.path());
       continue;
@@ -165,7 +195,7 @@ void ResourceCache::open() {
     auto e = std::make_shared<Entry>();
     e->key = *key;
     e->dir = d.path();
-    e->content = d.path() / "content";
+    e->content = *content;
     e->bytes = size_of(e->content);
     const auto mtime = fs::last_write_time(d.path(), ec);
     e->last_used = ec ? SystemClock::now()
@@ -193,61 +223,70 @@ std::optional<ResourceCache::Lease> ResourceCache::acquire(const CacheKey& key) 
 fs::path ResourceCache::make_staging_dir() {
   for (;;) {
     auto dir = root_ / kStaging / random_suffix();
-    if (fs::create_directory(dir)) return dir;
+    if (::mkdir(dir.c_str(), 0700) == 0) return dir;
+    if (errno != EEXIST)
+      throw fs::filesystem_error("cannot create a staging dir", dir,
+                                 std::error_code(errno, std::generic_category()));
   }
 }
 
-ResourceCache::Lease ResourceCache::insert(const CacheKey& key, const fs::path& staged,
-                                           const std::optional<Owner>& owner) {
+ResourceCache::Lease ResourceCache::insert(const CacheKey& key, const fs::path& staged) {
   make_read_only(staged);
-  if (owner) {
-    std::error_code ec;
-    ::lchown(staged.c_str(), owner->uid, owner->gid);
-    if (fs::is_directory(staged, ec)) {
-      for (auto it = fs::recursive_directory_iterator(staged, ec); !ec && it != fs::end(it);
-           it.increment(ec))
-        ::lchown(it->path().c_str(), owner->uid, owner->gid);
+  const std::uint64_t bytes = size_of(staged);
+  std::vector<fs::path> doomed;
+  std::optional<Lease> lease;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = entries_.find(key.dir_name()); it != entries_.end()) {
+      doomed.push_back(staged);
+      ++it->second->holders;
+      it->second->last_used = SystemClock::now();
+      lease = Lease(this, it->second);
+    } else {
+      auto e = std::make_shared<Entry>();
+      e->key = key;
+      e->dir = root_ / kEntries / key.dir_name();
+      e->bytes = bytes;
+      e->last_used = SystemClock::now();
+      // The entry dir appears complete or not at all: content is moved into a fresh dir that is
+      // then renamed into place.
+      const auto building = root_ / kStaging / (key.dir_name() + "." + random_suffix());
+      const std::string content =
+          key.owner.empty() ? std::string("content") : "content-" + random_suffix(true);
+      try {
+        fs::create_directory(building);
+        fs::rename(staged, building / content);
+        ::chmod(building.c_str(), key.owner.empty() ? 0755 : 0711);
+        fs::rename(building, e->dir);
+      } catch (...) {
+        remove_tree(building);
+        throw;
+      }
+      e->content = e->dir / content;
+      e->holders = 1;
+      bytes_ += bytes;
+      entries_.emplace(key.dir_name(), e);
+      lease = Lease(this, e);
+      if (max_bytes_ > 0 && bytes_ > max_bytes_) evict_locked(false, doomed);
     }
   }
-  const std::uint64_t bytes = size_of(staged);
-  std::lock_guard lock(mu_);
-  if (auto it = entries_.find(key.dir_name()); it != entries_.end()) {
-    remove_tree(staged);
-    ++it->second->holders;
-    it->second->last_used = SystemClock::now();
-    return Lease(this, it->second);
-  }
-  auto e = std::make_shared<Entry>();
-  e->key = key;
-  e->dir = root_ / kEntries / key.dir_name();
-  e->content = e->dir / "content";
-  e->bytes = bytes;
-  e->last_used = SystemClock::now();
-  e->holders = 1;
-  // The entry dir appears complete or not at all: content is moved into a fresh dir that is then
-  // renamed into place.
-  const auto building = root_ / kStaging / (key.dir_name() + "." + random_suffix());
-  fs::create_directory(building);
-  fs::rename(staged, building / "content");
-  // A private entry's dir is closed to everyone but its owner: other users' engines cannot reach
-  // its content even knowing the path.
-  ::chmod(building.c_str(), key.owner.empty() ? 0755 : 0700);
-  if (owner) ::lchown(building.c_str(), owner->uid, owner->gid);
-  fs::rename(building, e->dir);
-  bytes_ += bytes;
-  entries_.emplace(key.dir_name(), e);
-  Lease lease(this, e);
-  if (max_bytes_ > 0 && bytes_ > max_bytes_) evict_locked(false);
-  return lease;
+  for (const auto& d : doomed)
+    remove_tree(d);
+  return std::move(*lease);
 }
 
 void ResourceCache::release(const std::shared_ptr<Entry>& entry) {
-  std::lock_guard lock(mu_);
-  if (entry->holders > 0) --entry->holders;
-  if (max_bytes_ > 0 && bytes_ > max_bytes_) evict_locked(false);
+  std::vector<fs::path> doomed;
+  {
+    std::lock_guard lock(mu_);
+    if (entry->holders > 0) --entry->holders;
+    if (max_bytes_ > 0 && bytes_ > max_bytes_) evict_locked(false, doomed);
+  }
+  for (const auto& d : doomed)
+    remove_tree(d);
 }
 
-PruneResult ResourceCache::evict_locked(bool all) {
+PruneResult ResourceCache::evict_locked(bool all, std::vector<fs::path>& doomed) {
   PruneResult r;
   if (!all && max_bytes_ == 0) return r;  // unbounded
   std::vector<std::shared_ptr<Entry>> order;
@@ -261,11 +300,12 @@ PruneResult ResourceCache::evict_locked(bool all) {
       ++r.kept_in_use;
       continue;
     }
-    // Renamed away first: a concurrent reader never finds a half-removed entry.
-    const auto doomed = root_ / kStaging / ("evicted-" + random_suffix());
+    // Renamed away under the lock: no reader finds a half-removed entry, and a new insert of the
+    // same key does not collide with it. Removed by the caller once unlocked.
+    const auto away = root_ / kStaging / ("evicted-" + random_suffix());
     std::error_code ec;
-    fs::rename(e->dir, doomed, ec);
-    remove_tree(ec ? e->dir : doomed);
+    fs::rename(e->dir, away, ec);
+    doomed.push_back(ec ? e->dir : away);
     bytes_ -= std::min(bytes_, e->bytes);
     r.bytes_freed += e->bytes;
     ++r.removed;
@@ -288,8 +328,15 @@ std::vector<CacheEntryInfo> ResourceCache::list() const {
 }
 
 PruneResult ResourceCache::prune(bool all) {
-  std::lock_guard lock(mu_);
-  return evict_locked(all);
+  std::vector<fs::path> doomed;
+  PruneResult r;
+  {
+    std::lock_guard lock(mu_);
+    r = evict_locked(all, doomed);
+  }
+  for (const auto& d : doomed)
+    remove_tree(d);
+  return r;
 }
 
 std::uint64_t ResourceCache::bytes() const {

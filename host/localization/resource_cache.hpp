@@ -1,11 +1,11 @@
 // The node's resource cache: content-addressed entries under <state_dir>/cache, each a verified
-// file (or the tree unpacked from one), read-only, shared by the engines that use it. Public
-// entries are shared by every user; private ones belong to one user. An entry an engine holds (a
-// Lease) is never evicted; the others go least recently used first when the cache is over its
-// bound. The entries survive a restart of the ECM: the index is the directory itself.
+// file (or the tree unpacked from one), owned by the ECM and read-only, shared by the engines that
+// use it. Public entries are shared by every user: <entry>/content in a 0755 dir. Private ones
+// belong to one user: <entry>/content-<128 random bits> in a 0711 dir, so only an engine given
+// the link (its own user's) can reach it, and nobody but the ECM can change it. An entry an engine
+// holds (a Lease) is never evicted; the others go least recently used first when the cache is over
+// its bound. The entries survive a restart of the ECM: the index is the directory itself.
 #pragma once
-
-#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -83,19 +83,10 @@ class ResourceCache {
   // into the cache is a rename). The caller removes it when it is done with it.
   std::filesystem::path make_staging_dir();
 
-  // Who a private entry belongs to, when engines run as their own users.
-  struct Owner {
-    uid_t uid;
-    gid_t gid;
-  };
-
   // Moves `staged` (a file or a directory, on the cache's file system) into the cache as `key`'s
-  // content, read-only, and holds it. A public entry is readable by everyone; a private one only
-  // by the ECM's user, or by `owner` (it is given to them). If the key arrived meanwhile, the
-  // existing entry is held and `staged` is removed. Then evicts unused entries while the cache is
-  // over its bound.
-  Lease insert(const CacheKey& key, const std::filesystem::path& staged,
-               const std::optional<Owner>& owner = std::nullopt);
+  // content, read-only, and holds it. If the key arrived meanwhile, the existing entry is held and
+  // `staged` is removed. Then evicts unused entries while the cache is over its bound.
+  Lease insert(const CacheKey& key, const std::filesystem::path& staged);
 
   std::vector<CacheEntryInfo> list() const;
   // `all`: removes every unused entry; else only as many as it takes to get under the bound.
@@ -107,7 +98,9 @@ class ResourceCache {
 
  private:
   void release(const std::shared_ptr<Entry>& entry);
-  PruneResult evict_locked(bool all);
+  // Takes entries out of the index and renames them away; `doomed` gets the paths to remove,
+  // which the caller does after unlocking (a tree of gigabytes is not removed under the lock).
+  PruneResult evict_locked(bool all, std::vector<std::filesystem::path>& doomed);
 
   const std::filesystem::path root_;
   const std::uint64_t max_bytes_;

@@ -198,6 +198,9 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   const fs::path work(record.work_dir);
   make_new_dir(work);
   make_new_dir(record.log_dir);
+  // Before build(), as the SDK promises: the plugin may refer to <work_dir>/<name>. A plugin file
+  // of the same name then fails to be written (O_EXCL), never writes through the link.
+  localize(record, prep);
   sdk::LaunchSpec spec = launcher.build(request, prep.context);
   prep.hooks_ran = !prep.hooks.empty();
   for (const auto& hook : prep.hooks)
@@ -213,9 +216,6 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
     give_to(work.parent_path(), prep.identity->credentials);
     give_tree_to(work, prep.identity->credentials);
   }
-  // After the plugin's files: a resource name taken by one of them fails the link, never
-  // writes through it into the cache.
-  localize(record, prep);
   auto& runtime = prep.runtime;
   runtime.stop_signal = spec.stop_signal;
   runtime.stop_grace = spec.stop_grace.count() > 0 ? spec.stop_grace : settings_.default_stop_grace;
@@ -275,11 +275,8 @@ void EngineConnLaunchService::localize(const core::EngineConn& record, Preparati
   target.engine_id = record.id;
   target.user = record.user;
   target.engine_type = record.engine_type;
+  target.work_root = settings_.work_root;
   target.work_dir = record.work_dir;
-  if (prep.identity) {
-    target.uid = prep.identity->credentials.uid;
-    target.gid = prep.identity->credentials.gid;
-  }
   prep.holdings = localization_->localize(target, prep.resources);
 }
 

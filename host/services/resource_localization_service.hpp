@@ -36,9 +36,9 @@ struct LocalizationTarget {
   std::string engine_id;
   std::string user;
   std::string engine_type;
-  std::filesystem::path work_dir;
-  std::optional<uid_t> uid;  // the engine's user when it runs as another user: owns its private
-  std::optional<gid_t> gid;  // cache entries
+  // Trusted: the links are made below it without following any symlink.
+  std::filesystem::path work_root;
+  std::filesystem::path work_dir;  // the engine's own, under work_root
 };
 
 class ResourceLocalizationService {

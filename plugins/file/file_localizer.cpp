@@ -1,11 +1,17 @@
 // The `file` localizer: copies a file:// resource (a local or shared file system: NFS, CephFS...)
-// into the staging file the host names. The ECM reads as root, so only files under the configured
-// `roots` are served: a path is resolved (symlinks followed) before it is checked, and one that
-// leaves the roots is refused as if it did not exist.
+// into the staging file the host names. The ECM reads as root, so:
+//  - only files under the configured `roots` are served: the file actually opened (its
+//    /proc/self/fd link, so a path swapped between check and open changes nothing) must lie under
+//    one, else it is refused as if it did not exist;
+//  - when the ECM runs as root and the engine's user exists, the file is opened with that user's
+//    file-system identity (setfsuid/setfsgid, this thread only): a user gets only what they could
+//    read themselves.
 #include <ecm/sdk/sdk.hpp>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -52,6 +58,35 @@ std::string path_of(const std::string& uri) {
   return out;
 }
 
+// Opens files as `user` for as long as it lives (the calling thread's fsuid/fsgid), when the ECM
+// is root and the user exists; otherwise changes nothing.
+class ActAs {
+ public:
+  explicit ActAs(const std::string& user) {
+    if (::geteuid() != 0 || user.empty()) return;
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) return;
+    // The raw calls: glibc's wrappers would apply them to every thread of the ECM.
+    old_gid_ = static_cast<gid_t>(::syscall(SYS_setfsgid, pw.pw_gid));
+    old_uid_ = static_cast<uid_t>(::syscall(SYS_setfsuid, pw.pw_uid));
+    active_ = true;
+  }
+  ~ActAs() {
+    if (!active_) return;
+    ::syscall(SYS_setfsuid, old_uid_);
+    ::syscall(SYS_setfsgid, old_gid_);
+  }
+  ActAs(const ActAs&) = delete;
+  ActAs& operator=(const ActAs&) = delete;
+
+ private:
+  bool active_ = false;
+  uid_t old_uid_ = 0;
+  gid_t old_gid_ = 0;
+};
+
 class FileLocalizer final : public ResourceLocalizer {
  public:
   explicit FileLocalizer(std::vector<fs::path> roots) : roots_(std::move(roots)) {}
@@ -62,13 +97,26 @@ class FileLocalizer final : public ResourceLocalizer {
     const std::string path = path_of(request.uri);
     if (path.empty()) return invalid_request("not a local absolute file:// URI");
     std::error_code ec;
-    const fs::path real = fs::canonical(path, ec);
-    if (ec || !under_roots(real)) {
-      // Outside the roots looks the same as missing: a caller learns nothing of other files.
+    // A first look at the path (no open of a device outside the roots)...
+    if (!under_roots(fs::canonical(path, ec)) || ec) {
       return not_found("no such file under the allowed roots: " + path);
     }
-    const int in = ::open(real.c_str(), O_RDONLY | O_CLOEXEC);
-    if (in < 0) return not_found("cannot open " + path + ": " + std::strerror(errno));
+    int in = -1;
+    {
+      ActAs as(request.user);
+      // O_NONBLOCK: a FIFO placed under the roots must not hang the fetch (refused below).
+      in = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    }
+    if (in < 0) {
+      return not_found("no such file under the allowed roots: " + path);
+    }
+    // ...then the truth: what was opened, not what the path said a moment ago.
+    const fs::path real = fs::read_symlink("/proc/self/fd/" + std::to_string(in), ec);
+    if (ec || !under_roots(real)) {
+      // Outside the roots looks the same as missing: a caller learns nothing of other files.
+      ::close(in);
+      return not_found("no such file under the allowed roots: " + path);
+    }
     struct stat st {};
     if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(in);

@@ -183,11 +183,12 @@ class Sink {
 class FileSink final : public Sink {
  public:
   FileSink(int fd, std::string path, std::uint64_t size)
-      : fd_(fd), path_(std::move(path)), size_(size) {}
+      : fd_(fd), path_(std::move(path)), size_(size), flushed_(size) {}
   std::uint64_t size() const override { return size_; }
   std::string truncate() override {
     if (::ftruncate(fd_, 0) != 0) return "truncate " + path_ + ": " + std::strerror(errno);
     size_ = 0;
+    flushed_ = 0;
     return "";
   }
   std::string append(const char* data, std::size_t n) override {
@@ -199,6 +200,11 @@ class FileSink final : public Sink {
       n -= static_cast<std::size_t>(w);
       size_ += static_cast<std::uint64_t>(w);
     }
+    if (size_ - flushed_ >= (8u << 20)) {
+      ::sync_file_range(fd_, static_cast<off_t>(flushed_), static_cast<off_t>(size_ - flushed_),
+                        SYNC_FILE_RANGE_WRITE);
+      flushed_ = size_;
+    }
     return "";
   }
 
@@ -206,6 +212,7 @@ class FileSink final : public Sink {
   int fd_;
   std::string path_;
   std::uint64_t size_;
+  std::uint64_t flushed_;
 };
 
 class MemorySink final : public Sink {

@@ -264,10 +264,13 @@ TEST(Localization, PrivateResourcesAreCachedPerUserAndPublicOnesShared) {
   ASSERT_EQ(cache.entries.size(), 2u);
   EXPECT_NE(cache.entries[0].owner, cache.entries[1].owner);
   for (const auto& entry : cache.entries) {
-    // The private entry's dir is closed to other users.
+    // The private entry's dir cannot be listed: its content's name (128 random bits) is known
+    // only to the engines it is linked into.
     struct stat st {};
     ASSERT_EQ(::stat(fs::path(entry.path).parent_path().c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode & 0777, 0700u);
+    EXPECT_EQ(st.st_mode & 0777, 0711u);
+    const auto name = fs::path(entry.path).filename().string();
+    EXPECT_EQ(name.size(), std::string("content-").size() + 32) << name;
   }
 
   auto shared = resource(node.uri("lib.jar"), sha, "shared.jar");

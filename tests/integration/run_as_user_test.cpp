@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "ecm_harness.hpp"
 
@@ -138,4 +140,69 @@ TEST(RunAsUser, RunAsEcmRecordsTheUserOnly) {
   EXPECT_EQ(e.user, "someone-elsewhere");
 }
 
+}  // namespace ecm::itest
+
+namespace ecm::itest {
+namespace {
+
+// Resources when engines run as their users: the file localizer reads as the user (a file they
+// cannot read is not found), and a private cache entry is the ECM's, readable through the link
+// by its user's engine and not listable by another's.
+TEST(RunAsUser, ResourcesAreReadAsTheUserAndPrivateEntriesStayTheirs) {
+  REQUIRE_ROOT();
+  TestUser alice("r");
+  TestUser bob("s");
+  ASSERT_TRUE(alice.created() && bob.created()) << "useradd failed";
+  auto o = run_as("run_as = \"requested\"\n");
+  o.plugins = {"shell", "file"};
+  EcmProcess ecm(o, /*start=*/false);
+  const auto res = ecm.dir() / "res";
+  std::filesystem::create_directories(res);
+  ::chmod(res.c_str(), 0755);
+  std::ofstream(ecm.dir() / "plugin-conf" / "file.toml")
+      << "roots = [\"" << res.string() << "\"]\n";
+  std::ofstream(res / "secret") << "root only\n";
+  ::chmod((res / "secret").c_str(), 0600);
+  std::ofstream(res / "shared") << "for everyone\n";
+  ::chmod((res / "shared").c_str(), 0644);
+  ecm.start();
+  open_for_engines(ecm);
+  ::chmod(ecm.state_dir().c_str(), 0711);
+
+  auto with = [&](const std::string& user, const std::string& command, const std::string& file) {
+    api::ResourceSpec r;
+    r.__set_uri("file://" + (res / file).string());
+    r.__set_name("r.txt");
+    auto req = shell_request(user, command);
+    req.__set_resources({r});
+    return req;
+  };
+  auto denied = ecm_error_of([&] { ecm.launch(with(alice.name(), "sleep 600", "secret")); });
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->code, api::ErrorCode::LOCALIZATION_FAILED);
+  EXPECT_NE(denied->message.find("not found"), std::string::npos) << denied->message;
+
+  const auto mine = ecm.launch(with(alice.name(), "cat r.txt; echo; sleep 600", "shared"));
+  ASSERT_TRUE(eventually([&] { return !read_file(mine.log_dir + "/stdout").empty(); }))
+      << read_file(mine.log_dir + "/stderr");
+  EXPECT_EQ(read_file(mine.log_dir + "/stdout"), "for everyone\n\n");
+  // The entry and its content are the ECM's: the user reads, never writes.
+  const auto content =
+      std::filesystem::read_symlink(std::filesystem::path(mine.work_dir) / "r.txt");
+  struct stat st {};
+  ASSERT_EQ(::stat(content.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_mode & 0777, 0444u);
+  ASSERT_EQ(::stat(content.parent_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0711u);
+
+  // Another user's engine cannot list alice's entry to find its content.
+  const auto other =
+      ecm.launch(shell_request(bob.name(), "ls " + content.parent_path().string() +
+                                               " >/dev/null 2>&1; echo ls=$?; sleep 600"));
+  ASSERT_TRUE(eventually([&] { return !read_file(other.log_dir + "/stdout").empty(); }));
+  EXPECT_NE(read_file(other.log_dir + "/stdout"), "ls=0\n");
+}
+
+}  // namespace
 }  // namespace ecm::itest

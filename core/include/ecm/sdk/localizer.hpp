@@ -14,7 +14,9 @@
 
 namespace ecm::sdk {
 
-// One resource an engine needs. Layout rule: fields are only appended, with an ABI minor bump.
+// One resource an engine needs. A plugin creates these (LauncherPlugin::resources() returns them
+// by value), so, like LaunchSpec, this struct never changes in a minor version: a new field
+// needs a new struct and a new virtual function.
 struct ResourceSpec {
   enum class Visibility {
     kPrivate,  // cached for its user only, never linked into another user's engine
@@ -49,7 +51,9 @@ struct FetchRequest {
 class FetchProgress {
  public:
   virtual ~FetchProgress() = default;
-  // `bytes` written so far; `total` expected, 0 when unknown. Cheap; call it as often as you like.
+  // The first `bytes` of the destination are written and final; `total` expected, 0 when unknown.
+  // Cheap; call it after every block (the host hashes the file as it grows). A restart from zero
+  // (a server that ignored a Range) reports the smaller count.
   virtual void progress(std::uint64_t bytes, std::uint64_t total) = 0;
   // True once the host gives up on this fetch (the ECM stops, the launch was withdrawn): stop
   // soon and return an error.
