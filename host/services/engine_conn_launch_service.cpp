@@ -212,8 +212,12 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
     write_file(work / path, content);
   }
   if (prep.identity) {
-    // <work_root>/<user> too: the engine must be able to reach its own dir below it.
-    give_to(work.parent_path(), prep.identity->credentials);
+    // <work_root>/<user> stays the ECM's, open to pass through (0711): the engine reaches its own
+    // dir, and its user cannot rename a dir there while the ECM (root) creates files in it.
+    if (::chmod(work.parent_path().c_str(), 0711) != 0) {
+      throw EcmException(ErrorCode::kLaunchFailed, "cannot open " + work.parent_path().string() +
+                                                       " for the engine: " + std::strerror(errno));
+    }
     give_tree_to(work, prep.identity->credentials);
   }
   auto& runtime = prep.runtime;

@@ -84,6 +84,12 @@ TEST(RunAsUser, EngineRunsWithTheUsersIdsAndHomeInAPrivateDirItOwns) {
   struct stat wd {};
   ::stat(e.work_dir.c_str(), &wd);
   EXPECT_EQ(wd.st_mode & 07777, 0700u);
+  // The dir above it, <work_root>/<user>, stays the ECM's: the user passes through, and cannot
+  // swap an engine's dir for a link while the ECM writes into it.
+  struct stat parent {};
+  ASSERT_EQ(::stat(std::filesystem::path(e.work_dir).parent_path().c_str(), &parent), 0);
+  EXPECT_EQ(parent.st_uid, 0u);
+  EXPECT_EQ(parent.st_mode & 07777, 0711u);
 }
 
 TEST(RunAsUser, RootIsRefusedUnlessAllowedAndNothingIsHeld) {
