@@ -1,5 +1,5 @@
-// hello_listener: the smallest event listener plugin (SDK ABI 1.3). It appends one line per ECM
-// event, "KIND SEQUENCE", to the file named by its config key `path` (hello_listener.toml):
+// hello_listener: the smallest event listener plugin (SDK ABI 1.3 or later). It appends one line
+// per ECM event, "KIND SEQUENCE", to the file named by its config key `path` (hello_listener.toml):
 //   path = "/tmp/hello_listener.log"
 #include <ecm/sdk/sdk.hpp>
 

@@ -205,6 +205,21 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   prep.hooks_ran = !prep.hooks.empty();
   for (const auto& hook : prep.hooks)
     hook->before_launch(request, prep.context, spec);
+  // Nothing of the plugin's may go below a resource's link: that would write into the cache.
+  auto under_resource = [&](const std::string& rel) {
+    const auto first = fs::path(rel).lexically_normal().begin()->string();
+    for (const auto& r : prep.resources) {
+      if (r.name == first) {
+        throw EcmException(ErrorCode::kPluginFailed, "plugin '" + launcher.library().name +
+                                                         "' puts '" + rel + "' in resource '" +
+                                                         r.name + "'");
+      }
+    }
+  };
+  for (const auto& d : spec.directories)
+    under_resource(d);
+  for (const auto& [path, content] : spec.files)
+    under_resource(path);
   for (const auto& d : spec.directories)
     make_private_dir(work / d);
   for (const auto& [path, content] : spec.files) {

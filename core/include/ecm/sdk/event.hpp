@@ -16,7 +16,7 @@ enum class EventKind : std::uint32_t {
   kEngineLaunched = 2,      // engine_*, pid: the engine's process was spawned
   kEngineExited = 3,        // engine_*, pid, exit_code or signal, reason: its process ended
   kEngineLogRotated = 4,    // engine_*, message (the stream): a log reached its size and rotated
-  kResourceLocalized = 5,   // engine_*, message (the resource): reserved for resource localization
+  kResourceLocalized = 5,   // engine_*, message (the URI), reason (name: progress or outcome)
   kPluginLoaded = 6,        // plugin_*, generation: a plugin was loaded for the first time
   kPluginSwapped = 7,       // plugin_*, generation, from/to (versions): a new generation replaced
   kPluginUnloaded = 8,      // plugin_*, generation, reason

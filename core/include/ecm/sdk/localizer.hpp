@@ -55,7 +55,7 @@ class FetchProgress {
   // Cheap; call it after every block (the host hashes the file as it grows). A restart from zero
   // (a server that ignored a Range) reports the smaller count.
   virtual void progress(std::uint64_t bytes, std::uint64_t total) = 0;
-  // True once the host gives up on this fetch (the ECM stops, the launch was withdrawn): stop
+  // True once the host gives up on this fetch (today: the ECM is stopping): stop
   // soon and return an error.
   virtual bool cancelled() const = 0;
 };
