@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <openssl/evp.h>
@@ -232,6 +234,97 @@ TEST(HttpLocalization, AResourceWithoutAChecksumNeedsTheConfigToAllowIt) {
   EcmProcess allowing(o);
   const auto e = allowing.launch(fetching("alice", "sleep 600", server.url("/a.txt"), ""));
   EXPECT_EQ(read_file(fs::path(e.work_dir) / "res.bin"), "unverified");
+}
+
+// Bytes of an archive python3 builds (tarfile/zipfile) with `script`, which writes to OUT.
+std::string python_archive(const std::string& script) {
+  const fs::path dir = fs::temp_directory_path() / ("ecm-http-archive-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const fs::path out = dir / "out";
+  const fs::path py = dir / "make.py";
+  std::ofstream(py) << "import tarfile, zipfile, io\nOUT = '" << out.string() << "'\n" << script;
+  EXPECT_EQ(std::system(("python3 " + py.string()).c_str()), 0);
+  const std::string bytes = read_file(out);
+  fs::remove_all(dir);
+  return bytes;
+}
+
+TEST(HttpLocalization, ArchivesAreUnpackedOrRefusedAndEvictionSparesHeldEntries) {
+  TestHttpServer server;
+  const std::string good = python_archive(
+      "with tarfile.open(OUT, 'w:gz') as t:\n"
+      "    d = b'echo unpacked from http\\n'; i = tarfile.TarInfo('bin/run.sh'); i.size = len(d)\n"
+      "    t.addfile(i, io.BytesIO(d))\n");
+  const std::string slip = python_archive(
+      "with zipfile.ZipFile(OUT, 'w') as z:\n"
+      "    z.writestr('ok.txt', 'fine'); z.writestr('../../evil.txt', 'pwned')\n");
+  const std::string link = python_archive(
+      "with tarfile.open(OUT, 'w') as t:\n"
+      "    i = tarfile.TarInfo('up'); i.type = tarfile.SYMTYPE; i.linkname = '/etc'; t.addfile(i)\n"
+      "    d = b'x'; i = tarfile.TarInfo('up/passwd'); i.size = 1; t.addfile(i, io.BytesIO(d))\n");
+  server.add_file("/good.tar.gz", good);
+  server.add_file("/slip.zip", slip);
+  server.add_file("/link.tar", link);
+  const std::string mib(1 << 20, 'm');
+  std::vector<std::string> shas;
+  for (int i = 0; i < 4; ++i) {
+    server.add_file("/r" + std::to_string(i), mib + std::to_string(i));
+    shas.push_back(sha256_of(mib + std::to_string(i)));
+  }
+  EcmOptions o;
+  o.plugins = {"shell", "http"};
+  o.extra_toml = "[cache]\nmax_size = \"3MiB\"\n";
+  EcmProcess ecm(o);
+
+  auto archive = [&](const std::string& path, const std::string& bytes) {
+    auto req = fetching("alice", "sh env/bin/run.sh; sleep 600", server.url(path), sha256_of(bytes),
+                        "env");
+    req.resources[0].__set_unpack(true);
+    return req;
+  };
+  const auto e = ecm.launch(archive("/good.tar.gz", good));
+  std::string out;
+  EXPECT_TRUE(eventually([&] {
+    return (out = read_file(e.log_dir + "/stdout")).find("unpacked from http") != std::string::npos;
+  })) << out;
+  for (const auto& [path, bytes, why] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"/slip.zip", slip, ".."}, {"/link.tar", link, "symlink"}}) {
+    const auto error = ecm_error_of([&] { ecm.launch(archive(path, bytes)); });
+    ASSERT_TRUE(error) << path;
+    EXPECT_EQ(error->code, api::ErrorCode::LOCALIZATION_FAILED);
+    EXPECT_NE(error->message.find(why), std::string::npos) << error->message;
+  }
+  EXPECT_FALSE(fs::exists(ecm.dir() / "evil.txt"));
+  EXPECT_FALSE(fs::exists(ecm.state_dir() / "evil.txt"));
+
+  // r0 held by a running engine; r1..r3 by engines that end at once. Over 3 MiB the oldest unused
+  // go; r0, the oldest of all, stays.
+  ecm.launch(fetching("alice", "sleep 600", server.url("/r0"), shas[0], "r"));
+  for (int i = 1; i < 4; ++i) {
+    const auto done =
+        ecm.launch(fetching("alice", "exit 0", server.url("/r" + std::to_string(i)), shas[i], "r"));
+    ecm.wait_for_status(done.id, [](const api::EngineConn& x) {
+      return x.status == api::EngineStatus::SUCCESS || x.status == api::EngineStatus::FAILED;
+    });
+  }
+  api::CacheReport cache;
+  ASSERT_TRUE(eventually([&] {
+    ecm.client().listCache(cache);
+    return cache.bytes <= 3 << 20;
+  })) << cache.bytes;
+  bool r0_kept = false, r1_kept = false;
+  for (const auto& entry : cache.entries) {
+    r0_kept = r0_kept || entry.sha256 == shas[0];
+    r1_kept = r1_kept || entry.sha256 == shas[1];
+  }
+  EXPECT_TRUE(r0_kept) << "an entry in use was evicted";
+  EXPECT_FALSE(r1_kept) << "the least recently used unused entry stayed";
+  // Evicted means fetched again; held means not.
+  ecm.launch(fetching("alice", "sleep 600", server.url("/r1"), shas[1], "r"));
+  ecm.launch(fetching("alice", "sleep 600", server.url("/r0"), shas[0], "r"));
+  EXPECT_EQ(server.request_count("/r1"), 2u);
+  EXPECT_EQ(server.request_count("/r0"), 1u);
 }
 
 TEST(HttpLocalization, ASlowDownloadReportsItsProgressAsEvents) {
