@@ -25,6 +25,7 @@
 #include "ecm/sdk/sdk.hpp"
 #include "plugins/plugin_config.hpp"
 #include "plugins/plugin_registry.hpp"
+#include "support/plugin_fixture.hpp"
 
 namespace fs = std::filesystem;
 using namespace ecm::sdk;
@@ -66,21 +67,9 @@ std::set<std::string> keys(const boost::json::object& o) {
   return out;
 }
 
-class AuditLogPlugin : public ::testing::Test {
+class AuditLogPlugin : public ecm::test::PluginFixture {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("ecm-audit-log-" + std::to_string(::getpid()) + "-" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    library_ = std::make_unique<boost::dll::shared_library>(
-        (fs::path(ECM_PLUGIN_DIR) / "audit-log.so").string(),
-        boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-    descriptor_ = &library_->get_alias<const PluginDescriptor>("ecm_plugin_descriptor");
-  }
-
-  void TearDown() override { fs::remove_all(dir_); }
+  AuditLogPlugin() : PluginFixture("audit-log") {}
 
   PluginConfig config(const fs::path& path) const {
     PluginConfig c;
@@ -104,10 +93,6 @@ class AuditLogPlugin : public ::testing::Test {
     }
     return "";
   }
-
-  fs::path dir_;
-  std::unique_ptr<boost::dll::shared_library> library_;
-  const PluginDescriptor* descriptor_ = nullptr;
 };
 
 // An event of `kind` with the fields that kind uses, as the host fills them.

@@ -20,6 +20,7 @@
 
 #include "ecm/sdk/sdk.hpp"
 #include "plugins/plugin_config.hpp"
+#include "support/plugin_fixture.hpp"
 #include "support/test_http_server.hpp"
 
 namespace fs = std::filesystem;
@@ -42,12 +43,7 @@ std::string pattern(std::size_t n, std::uint32_t seed) {
   return out;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using ecm::test::read_file;
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -65,18 +61,11 @@ class Progress final : public FetchProgress {
   std::atomic<bool> cancel{false};
 };
 
-class BmlLocalizer : public ::testing::Test {
+class BmlLocalizer : public ecm::test::PluginFixture {
  protected:
+  BmlLocalizer() : PluginFixture("bml") {}
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("ecm-bml-localizer-" + std::to_string(::getpid()) + "-" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    library_ = std::make_unique<boost::dll::shared_library>(
-        (fs::path(ECM_PLUGIN_DIR) / "bml.so").string(),
-        boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-    descriptor_ = &library_->get_alias<const PluginDescriptor>("ecm_plugin_descriptor");
+    PluginFixture::SetUp();
     server_.enable_bml(kToken);
     v1_ = pattern(200 * 1024 + 1, 1);
     v2_ = pattern(300 * 1024 + 2, 2);
@@ -85,8 +74,6 @@ class BmlLocalizer : public ::testing::Test {
     server_.add_bml_resource("a1b2c3d4-res", "v000002", v2_);
     server_.add_bml_resource("a1b2c3d4-res", "v000003", v3_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
   PluginConfig config() const {
     PluginConfig c;
     c.values["base_url"] = server_.base_url();
@@ -126,9 +113,6 @@ class BmlLocalizer : public ::testing::Test {
   std::size_t downloads() const { return server_.request_count(TestHttpServer::kBmlDownload); }
   std::size_t version_lists() const { return server_.request_count(TestHttpServer::kBmlVersions); }
 
-  fs::path dir_;
-  std::unique_ptr<boost::dll::shared_library> library_;
-  const PluginDescriptor* descriptor_ = nullptr;
   TestHttpServer server_;
   std::string v1_, v2_, v3_;
 };

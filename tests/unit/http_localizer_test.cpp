@@ -30,6 +30,7 @@
 
 #include "ecm/sdk/sdk.hpp"
 #include "plugins/plugin_config.hpp"
+#include "support/plugin_fixture.hpp"
 #include "support/test_http_server.hpp"
 
 namespace fs = std::filesystem;
@@ -53,12 +54,7 @@ std::string pattern(std::size_t n, std::uint32_t seed = 1) {
   return out;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using ecm::test::read_file;
 
 void write_file(const fs::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -127,21 +123,9 @@ std::uint16_t closed_port() {
   return a.local_endpoint().port();
 }
 
-class HttpLocalizer : public ::testing::Test {
+class HttpLocalizer : public ecm::test::PluginFixture {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("ecm-http-localizer-" + std::to_string(::getpid()) + "-" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    library_ = std::make_unique<boost::dll::shared_library>(
-        (fs::path(ECM_PLUGIN_DIR) / "http.so").string(),
-        boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-    descriptor_ = &library_->get_alias<const PluginDescriptor>("ecm_plugin_descriptor");
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
+  HttpLocalizer() : PluginFixture("http") {}
   // Short limits, so that failures show in well under a second or two.
   static PluginConfig fast_config() {
     PluginConfig c;
@@ -178,9 +162,6 @@ class HttpLocalizer : public ::testing::Test {
     return r;
   }
 
-  fs::path dir_;
-  std::unique_ptr<boost::dll::shared_library> library_;
-  const PluginDescriptor* descriptor_ = nullptr;
   TestHttpServer server_;
 };
 
