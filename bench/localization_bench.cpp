@@ -62,8 +62,6 @@
 #include <string>
 #include <vector>
 
-#include <openssl/evp.h>
-
 #include "ecm/core/ecm_event_listener_bus.hpp"
 #include "localization/resource_cache.hpp"
 #include "plugins/plugin_registry.hpp"
@@ -252,23 +250,6 @@ std::string json_list(const std::vector<double>& values, int digits) {
   for (std::size_t i = 0; i < values.size(); ++i)
     out += (i ? ", " : "") + fixed(values[i], digits);
   return out + "]";
-}
-
-std::string hex(const unsigned char* bytes, unsigned n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += kHex[bytes[i] >> 4];
-    out += kHex[bytes[i] & 15];
-  }
-  return out;
-}
-
-std::string sha256_of(const std::string& bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  return hex(md, n);
 }
 
 // Random bytes: neither compression nor anything that knows the content can help a client.
@@ -713,7 +694,7 @@ int run(const Options& o) {
   // The resource.
   std::string bytes = random_bytes(b.size);
   auto t0 = Clock::now();
-  b.sha256 = sha256_of(bytes);
+  b.sha256 = ecm::host::sha256_hex(bytes);
   Stages stages;
   stages.sha_memory_ms = seconds(Clock::now() - t0) * 1000;
   if (o.server == "python") {

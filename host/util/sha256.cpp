@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 
-#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -26,12 +25,25 @@ std::string sha256_file(const std::filesystem::path& file) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  return to_hex(digest, len);
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("OpenSSL SHA-256 failed");
+  }
+  return to_hex(digest, len);
+}
+
+std::string to_hex(const unsigned char* digest, std::size_t size) {
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(len * 2);
-  char two[3];
-  for (unsigned i = 0; i < len; ++i) {
-    std::snprintf(two, sizeof two, "%02x", digest[i]);
-    hex += two;
+  hex.reserve(size * 2);
+  for (std::size_t i = 0; i < size; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
   }
   return hex;
 }

@@ -311,6 +311,29 @@ ProcessResult EcmProcess::run_ecmctl_raw(const std::vector<std::string>& args,
   return r;
 }
 
+std::vector<std::string> launch_concurrently(
+    const EcmProcess& ecm, int n, const std::function<api::LaunchRequest(int)>& request) {
+  std::vector<std::string> errors(static_cast<std::size_t>(n));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      auto& error = errors[static_cast<std::size_t>(i)];
+      try {
+        auto c = ecm.connect();
+        api::EngineConn e;
+        (*c)->launchEngineConn(e, request(i));
+      } catch (const api::EcmError& e) {
+        error = "EcmError: " + e.message;
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  return errors;
+}
+
 api::LaunchRequest shell_request(const std::string& user, const std::string& command) {
   api::LaunchRequest r;
   r.__set_user(user);

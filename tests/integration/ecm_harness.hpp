@@ -140,6 +140,11 @@ class EngineCallbackClient {
   std::unique_ptr<api::EngineConnCallbackServiceClient> client_;
 };
 
+// Launches `n` engines at once, each from its own thread and connection, `request(i)` the i-th:
+// what each launch threw ("" for those that succeeded).
+std::vector<std::string> launch_concurrently(const EcmProcess& ecm, int n,
+                                             const std::function<api::LaunchRequest(int)>& request);
+
 // The environment of an engine that ran `env` first thing (its stdout), once it is there.
 std::map<std::string, std::string> engine_environment(const api::EngineConn& engine);
 

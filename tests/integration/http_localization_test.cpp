@@ -15,29 +15,15 @@
 #include <tuple>
 #include <vector>
 
-#include <openssl/evp.h>
-
 #include "ecm_harness.hpp"
 #include "support/test_http_server.hpp"
+#include "util/sha256.hpp"
 
 namespace ecm::itest {
 namespace {
 
 namespace fs = std::filesystem;
 using ecm::test::TestHttpServer;
-
-std::string sha256_of(const std::string& bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 // Bytes that differ along their length, so a resumed download that joined wrongly shows.
 std::string payload(std::size_t size) {
@@ -89,7 +75,7 @@ TEST(HttpLocalization, DownloadsOnceAndTheNextLaunchIsACacheHitWithoutARequest) 
   const std::string bytes = payload(3 << 20);
   server.add_file("/jars/a.jar", bytes);
   auto ecm = start_node();
-  const auto sha = sha256_of(bytes);
+  const auto sha = host::sha256_hex(bytes);
   const auto first = ecm->launch(fetching("alice", "sleep 600", server.url("/jars/a.jar"), sha));
   EXPECT_EQ(first.status, api::EngineStatus::RUNNING);
   EXPECT_EQ(read_file(fs::path(first.work_dir) / "res.bin"), bytes);
@@ -114,25 +100,9 @@ TEST(HttpLocalization, FiftyConcurrentLaunchesOfOneResourceMakeOneDownload) {
   // Slow enough that the launches overlap the download.
   server.throttle("/big.bin", 1 << 20, std::chrono::milliseconds(50));
   auto ecm = start_node();
-  const auto sha = sha256_of(bytes);
-  constexpr int kLaunches = 50;
-  std::vector<std::string> errors(kLaunches);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kLaunches; ++i) {
-    threads.emplace_back([&, i] {
-      try {
-        auto c = ecm->connect();
-        api::EngineConn e;
-        (*c)->launchEngineConn(e, fetching("alice", "exit 0", server.url("/big.bin"), sha));
-      } catch (const api::EcmError& e) {
-        errors[i] = e.message;
-      } catch (const std::exception& e) {
-        errors[i] = e.what();
-      }
-    });
-  }
-  for (auto& t : threads)
-    t.join();
+  const auto sha = host::sha256_hex(bytes);
+  const auto errors = launch_concurrently(
+      *ecm, 50, [&](int) { return fetching("alice", "exit 0", server.url("/big.bin"), sha); });
   for (const auto& e : errors)
     EXPECT_TRUE(e.empty()) << e;
   EXPECT_EQ(server.request_count("/big.bin"), 1u);
@@ -153,7 +123,7 @@ TEST(HttpLocalization, ChecksumMismatch404AndAStalledServerFailTypedAndCacheNoth
   const std::vector<Case> cases = {
       {"/ok.bin", std::string(64, 'c'), "checksum mismatch"},
       {"/missing.bin", std::string(64, 'c'), "not found"},
-      {"/stalls.bin", sha256_of(payload(1 << 20)), "unavailable"},
+      {"/stalls.bin", host::sha256_hex(payload(1 << 20)), "unavailable"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.path);
@@ -181,8 +151,8 @@ TEST(HttpLocalization, AConnectionDroppedMidBodyIsRetriedAndResumed) {
   server.add_file("/drops.bin", bytes);
   server.drop("/drops.bin", 1, 700000);
   auto ecm = start_node();
-  const auto e =
-      ecm->launch(fetching("alice", "sleep 600", server.url("/drops.bin"), sha256_of(bytes)));
+  const auto e = ecm->launch(
+      fetching("alice", "sleep 600", server.url("/drops.bin"), host::sha256_hex(bytes)));
   EXPECT_EQ(e.status, api::EngineStatus::RUNNING);
   EXPECT_EQ(read_file(fs::path(e.work_dir) / "res.bin"), bytes);
   const auto requests = server.requests("/drops.bin");
@@ -196,8 +166,8 @@ TEST(HttpLocalization, ABmlResourceIsFetchedWithTheServiceTokenForTheEnginesUser
   server.add_bml_resource("r-1", "v000001", "old config");
   server.add_bml_resource("r-1", "v000002", "new config");
   auto ecm = start_node("", "base_url = \"" + server.base_url() + "\"\ntoken = \"BML-AUTH\"\n");
-  const auto e = ecm->launch(
-      fetching("alice", "sleep 600", "bml://r-1/v000001", sha256_of("old config"), "conf.txt"));
+  const auto e = ecm->launch(fetching("alice", "sleep 600", "bml://r-1/v000001",
+                                      host::sha256_hex("old config"), "conf.txt"));
   EXPECT_EQ(read_file(fs::path(e.work_dir) / "conf.txt"), "old config");
   const auto requests = server.requests(server.bml_download_path());
   ASSERT_FALSE(requests.empty());
@@ -206,8 +176,8 @@ TEST(HttpLocalization, ABmlResourceIsFetchedWithTheServiceTokenForTheEnginesUser
   EXPECT_EQ(requests.back().query.at("version"), "v000001");
 
   // No version: the newest.
-  const auto latest =
-      ecm->launch(fetching("bob", "sleep 600", "bml://r-1", sha256_of("new config"), "conf.txt"));
+  const auto latest = ecm->launch(
+      fetching("bob", "sleep 600", "bml://r-1", host::sha256_hex("new config"), "conf.txt"));
   EXPECT_EQ(read_file(fs::path(latest.work_dir) / "conf.txt"), "new config");
   // An unknown resource id.
   const auto error = ecm_error_of([&] {
@@ -269,7 +239,7 @@ TEST(HttpLocalization, ArchivesAreUnpackedOrRefusedAndEvictionSparesHeldEntries)
   std::vector<std::string> shas;
   for (int i = 0; i < 4; ++i) {
     server.add_file("/r" + std::to_string(i), mib + std::to_string(i));
-    shas.push_back(sha256_of(mib + std::to_string(i)));
+    shas.push_back(host::sha256_hex(mib + std::to_string(i)));
   }
   EcmOptions o;
   o.plugins = {"shell", "http"};
@@ -277,8 +247,8 @@ TEST(HttpLocalization, ArchivesAreUnpackedOrRefusedAndEvictionSparesHeldEntries)
   EcmProcess ecm(o);
 
   auto archive = [&](const std::string& path, const std::string& bytes) {
-    auto req = fetching("alice", "sh env/bin/run.sh; sleep 600", server.url(path), sha256_of(bytes),
-                        "env");
+    auto req = fetching("alice", "sh env/bin/run.sh; sleep 600", server.url(path),
+                        host::sha256_hex(bytes), "env");
     req.resources[0].__set_unpack(true);
     return req;
   };
@@ -336,7 +306,7 @@ TEST(HttpLocalization, ASlowDownloadReportsItsProgressAsEvents) {
   fs::remove(out);
   auto ecm = start_node("", "", {"recorder"}, {{"recorder", "path = \"" + out.string() + "\"\n"}});
   const auto e =
-      ecm->launch(fetching("alice", "sleep 600", server.url("/slow.bin"), sha256_of(bytes)));
+      ecm->launch(fetching("alice", "sleep 600", server.url("/slow.bin"), host::sha256_hex(bytes)));
   EXPECT_EQ(e.status, api::EngineStatus::RUNNING);
   // Progress (at most one a second) and the end: two at least, all before the launch event.
   std::size_t localized = 0;

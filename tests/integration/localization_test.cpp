@@ -403,30 +403,12 @@ TEST(Localization, ARestartKeepsTheCache) {
 TEST(Localization, ManyConcurrentLaunchesOfOneResourceFetchItOnce) {
   Node node;
   const std::string sha = node.put("big.bin", std::string(8 << 20, 'b'));
-  constexpr int kLaunches = 50;
-  std::atomic<int> ok{0};
-  std::vector<std::string> errors(kLaunches);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kLaunches; ++i) {
-    threads.emplace_back([&, i] {
-      try {
-        auto c = node.ecm->connect();
-        api::EngineConn e;
-        (*c)->launchEngineConn(
-            e, with(shell_request("alice", "exit 0"), {resource(node.uri("big.bin"), sha)}));
-        ++ok;
-      } catch (const api::EcmError& e) {
-        errors[i] = e.message;
-      } catch (const std::exception& e) {
-        errors[i] = e.what();
-      }
-    });
-  }
-  for (auto& t : threads)
-    t.join();
+  const auto errors = launch_concurrently(*node.ecm, 50, [&](int) {
+    return with(shell_request("alice", "exit 0"), {resource(node.uri("big.bin"), sha)});
+  });
+  ASSERT_EQ(errors.size(), 50u);
   for (const auto& e : errors)
     EXPECT_TRUE(e.empty()) << e;
-  EXPECT_EQ(ok, kLaunches);
   // One fetch; the others waited for it or found it cached.
   const std::string log = node.ecm->daemon_stderr();
   std::size_t fetches = 0;

@@ -5,7 +5,6 @@
 // certificate.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +31,7 @@
 #include "plugins/plugin_config.hpp"
 #include "support/plugin_fixture.hpp"
 #include "support/test_http_server.hpp"
+#include "util/sha256.hpp"
 
 namespace fs = std::filesystem;
 using namespace ecm::sdk;
@@ -59,39 +59,6 @@ using ecm::test::read_file;
 void write_file(const fs::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out << bytes;
-}
-
-std::string hex(const unsigned char* d, unsigned n) {
-  static const char* k = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += k[d[i] >> 4];
-    out += k[d[i] & 15];
-  }
-  return out;
-}
-
-// SHA-256 through OpenSSL's EVP, of a string or of a file read in chunks.
-std::string sha256_of(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned n = 0;
-  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
-  return hex(md, n);
-}
-
-std::string sha256_of_file(const fs::path& p) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  std::ifstream in(p, std::ios::binary);
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned n = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &n);
-  return hex(md, n);
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {
@@ -532,7 +499,7 @@ TEST_F(HttpLocalizer, PartialFileOfAnEarlierAttempt) {
 
   // With a SHA-256 to check it against, the host's partial file is resumed.
   auto req = request(server_.url("/r.bin"), "with-sha");
-  req.sha256 = sha256_of(bytes);
+  req.sha256 = ecm::host::sha256_hex(bytes);
   write_file(req.destination, bytes.substr(0, 123456));
   auto r = localizer->fetch(req, progress);
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -553,7 +520,7 @@ TEST_F(HttpLocalizer, PartialFileOfAnEarlierAttempt) {
   // Longer than the resource: 416, then the whole file.
   server_.reset_counts();
   req = request(server_.url("/r.bin"), "too-long");
-  req.sha256 = sha256_of(bytes);
+  req.sha256 = ecm::host::sha256_hex(bytes);
   write_file(req.destination, std::string(600000, 'y'));
   r = localizer->fetch(req, progress);
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -563,7 +530,7 @@ TEST_F(HttpLocalizer, PartialFileOfAnEarlierAttempt) {
   // Already whole: one request, answered 416 with the same total, and nothing more to fetch.
   server_.reset_counts();
   req = request(server_.url("/r.bin"), "whole");
-  req.sha256 = sha256_of(bytes);
+  req.sha256 = ecm::host::sha256_hex(bytes);
   write_file(req.destination, bytes);
   r = localizer->fetch(req, progress);
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -763,7 +730,7 @@ TEST_F(HttpLocalizer, ConcurrentFetchesDoNotMix) {
 
 TEST_F(HttpLocalizer, Downloads50MiB) {
   const std::string bytes = pattern(50u << 20, 12);
-  const std::string expected = sha256_of(bytes);
+  const std::string expected = ecm::host::sha256_hex(bytes);
   server_.add_file("/fifty.bin", bytes);
   auto localizer = make();
   Progress progress;
@@ -774,7 +741,7 @@ TEST_F(HttpLocalizer, Downloads50MiB) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r.value().bytes, bytes.size());
   EXPECT_EQ(fs::file_size(req.destination), bytes.size());
-  EXPECT_EQ(sha256_of_file(req.destination), expected);
+  EXPECT_EQ(ecm::host::sha256_file(req.destination), expected);
   EXPECT_EQ(progress.last.load(), bytes.size());
   std::printf("50 MiB in %lld ms\n", static_cast<long long>(took.count()));
 }
