@@ -318,20 +318,13 @@ ResourceCache::Lease ResourceLocalizationService::localize_one(const Localizatio
                                                                const sdk::ResourceSpec& spec) {
   const std::string owner =
       spec.visibility == sdk::ResourceSpec::Visibility::kPublic ? std::string() : target.user;
-  std::string flight;
-  if (!spec.sha256.empty()) {
-    CacheKey key{spec.sha256, spec.unpack, owner};
-    if (auto hit = cache_.acquire(key)) {
-      log("localize")->info("[{}] {} from the cache", target.engine_id, label(spec));
-      publish(target, spec, "cache hit");
-      return std::move(*hit);
-    }
-    flight = key.dir_name();
-  } else {
-    // Unverified: what arrives depends on who fetches it (an engine type's own localizer).
-    flight =
-        "uri|" + owner + "|" + target.engine_type + "|" + (spec.unpack ? "d|" : "f|") + spec.uri;
-  }
+  const CacheKey expected{spec.sha256, spec.unpack, owner};
+  // What identifies the result: its cache key, or, unverified, the URI and who fetches it (an
+  // engine type's own localizer may serve other bytes).
+  const std::string flight = !spec.sha256.empty()
+                                 ? expected.dir_name()
+                                 : "uri|" + owner + "|" + target.engine_type + "|" +
+                                       (spec.unpack ? "d|" : "f|") + spec.uri;
   // Twice at most: an entry another launch fetched may be evicted before this one holds it.
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::promise<CacheKey> promise;
@@ -347,37 +340,40 @@ ResourceCache::Lease ResourceLocalizationService::localize_one(const Localizatio
         leader = true;
       }
     }
-    if (leader) {
-      // A fetch that finished between the miss above and this flight: no second download.
-      if (!spec.sha256.empty()) {
-        if (auto hit = cache_.acquire(CacheKey{spec.sha256, spec.unpack, owner})) {
-          promise.set_value(CacheKey{spec.sha256, spec.unpack, owner});
-          {
-            std::lock_guard lock(mu_);
-            in_flight_.erase(flight);
-          }
-          publish(target, spec, "cache hit");
-          return std::move(*hit);
-        }
+    if (!leader) {
+      const CacheKey key = result.get();  // the leader's error, if it failed
+      if (auto hit = cache_.acquire(key)) {
+        publish(target, spec, "fetched by a concurrent launch");
+        return std::move(*hit);
       }
-      std::optional<ResourceCache::Lease> lease;
-      try {
-        promise.set_value(fetch_into_cache(target, spec, owner, lease));
-      } catch (...) {
-        promise.set_exception(std::current_exception());
-        std::lock_guard lock(mu_);
-        in_flight_.erase(flight);
-        throw;
+      continue;
+    }
+    // The leader: a hit (checked here, under the flight, so no second download can start
+    // meanwhile), else the fetch. Either way the flight ends with its outcome.
+    struct EndFlight {
+      ResourceLocalizationService& s;
+      const std::string& flight;
+      ~EndFlight() {
+        std::lock_guard lock(s.mu_);
+        s.in_flight_.erase(flight);
       }
-      std::lock_guard lock(mu_);
-      in_flight_.erase(flight);
-      return std::move(*lease);
+    } end{*this, flight};
+    if (!spec.sha256.empty()) {
+      if (auto hit = cache_.acquire(expected)) {
+        promise.set_value(expected);
+        log("localize")->info("[{}] {} from the cache", target.engine_id, label(spec));
+        publish(target, spec, "cache hit");
+        return std::move(*hit);
+      }
     }
-    const CacheKey key = result.get();  // the leader's error, if it failed
-    if (auto hit = cache_.acquire(key)) {
-      publish(target, spec, "fetched by a concurrent launch");
-      return std::move(*hit);
+    std::optional<ResourceCache::Lease> lease;
+    try {
+      promise.set_value(fetch_into_cache(target, spec, owner, lease));
+    } catch (...) {
+      promise.set_exception(std::current_exception());
+      throw;
     }
+    return std::move(*lease);
   }
   failed(spec, "its cache entry was evicted twice while it was being fetched");
 }
