@@ -9,8 +9,9 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <utility>
+
+#include <boost/regex.hpp>
 
 #include "ecm/core/errors.hpp"
 #include "ecm/core/names.hpp"
@@ -198,7 +199,10 @@ struct Plan {
   std::int64_t limit = 0;  // lines
   std::int64_t tail = 0;
   bool over_bound = false;  // asked for more lines than the bound
-  std::optional<std::regex> record_start;
+  // Boost.Regex, not std::regex: its matcher gives up (throws) past a bound on its steps and
+  // uses no recursion, where libstdc++'s backtracks without end on a pattern like "(a*)*b" and
+  // recurses per character.
+  std::optional<boost::regex> record_start;
 };
 
 Plan plan(const LogQuery& q, std::int64_t max_lines) {
@@ -226,8 +230,8 @@ Plan plan(const LogQuery& q, std::int64_t max_lines) {
   if (!q.record_pattern.empty()) {
     if (q.record_pattern.size() > kMaxLogPatternBytes) invalid("record pattern too long");
     try {
-      p.record_start.emplace(q.record_pattern, std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
+      p.record_start.emplace(q.record_pattern, boost::regex::ECMAScript | boost::regex::optimize);
+    } catch (const boost::regex_error& e) {
       invalid("invalid record pattern '" + q.record_pattern + "': " + e.what());
     }
   }
@@ -255,12 +259,20 @@ bool matches(const Record& r, const LogQuery& q) {
   return q.exclude.empty() || !contains_any(r.lines, q.exclude);
 }
 
-// The pattern sees a line's first kRecordPatternSpan bytes only: std::regex recurses per
-// character, and a record's start is at the start of its line.
+// The pattern sees a line's first kRecordPatternSpan bytes only: a record's start is at the start
+// of its line, and the matcher's bound on its steps grows with the length it searches. A search
+// that reaches the bound (a pattern that backtracks without end) fails the whole read.
 bool starts_record(const Plan& p, const std::string& line) {
   if (!p.record_start) return true;
   auto end = line.begin() + static_cast<std::ptrdiff_t>(std::min(line.size(), kRecordPatternSpan));
-  return std::regex_search(line.begin(), end, *p.record_start);
+  try {
+    return boost::regex_search(line.begin(), end, *p.record_start);
+  } catch (const std::runtime_error& e) {  // boost::regex_error: error_complexity, error_stack
+    invalid(
+        "record pattern too costly to match (simplify it: no nested or overlapping "
+        "repetition): " +
+        std::string(e.what()).substr(0, 128));
+  }
 }
 
 // Lines front to back across the files, with their numbers.

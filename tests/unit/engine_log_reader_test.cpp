@@ -337,6 +337,26 @@ TEST_F(LogReaderTest, BadQueriesAreInvalid) {
   }
 }
 
+// Found by tests/fuzz/fuzz_launch_request: with std::regex this read backtracked without end (a
+// Thrift thread spinning for good on one getEngineLog).
+TEST_F(LogReaderTest, BacktrackingRecordPatternIsRefusedNotRunForever) {
+  write("stdout", "start\n" + std::string(1500, 'a') + "\nend\n");
+  LogQuery q;
+  for (const char* pattern : {"(a*)*b", "(a|aa)*c", "^(a|a)*$x"}) {
+    q.record_pattern = pattern;
+    const auto began = std::chrono::steady_clock::now();
+    EXPECT_EQ(code_of(q), ErrorCode::kInvalidRequest) << pattern;
+    EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(10)) << pattern;
+    q.tail = 2;
+    EXPECT_EQ(code_of(q), ErrorCode::kInvalidRequest) << pattern;
+    q.tail = 0;
+  }
+  q.record_pattern = std::string(kMaxLogPatternBytes + 1, 'a');
+  EXPECT_EQ(code_of(q), ErrorCode::kInvalidRequest);
+  q.record_pattern = "^(start|end)$";
+  EXPECT_EQ(EngineLogReader().read(dir_, q).lines.size(), 3u);
+}
+
 TEST_F(LogReaderTest, TailOfALargeFileIsFast) {
   {
     std::ofstream out(dir_ / "stdout", std::ios::binary);

@@ -8,8 +8,9 @@
 // them). A file that does not end with a newline contributes its last, unterminated line too.
 //
 // Records: without a record pattern every line is a record. With one, a line matching it
-// (std::regex ECMAScript, regex_search over its first 1 KiB) starts a new record and the lines that
-// follow without matching belong to it; lines before the first start form a record of their own.
+// (ECMAScript syntax, Boost.Regex, searched in its first 1 KiB) starts a new record and the lines
+// that follow without matching belong to it; lines before the first start form a record of their
+// own.
 //
 // Filters apply to whole records: `include` keeps a record when ANY of its words occurs in it
 // (any-of; empty: every record), `exclude` drops a record when any of its words occurs. Words are
@@ -31,7 +32,9 @@ namespace ecm::core {
 inline constexpr std::int64_t kDefaultMaxLogLines = 5000;
 inline constexpr std::size_t kMaxLogLineBytes = 64 * 1024;
 inline constexpr std::size_t kMaxLogKeywords = 64;
-inline constexpr std::size_t kMaxLogPatternBytes = 1024;
+// A record pattern's matcher may take up to about (pattern length)^2 x (line span) steps before it
+// gives up on a line: 128 bytes keep that under a second.
+inline constexpr std::size_t kMaxLogPatternBytes = 128;
 
 struct LogQuery {
   // "stdout", "stderr", or a safe relative path under the log dir (is_safe_relative_path).
@@ -65,7 +68,8 @@ class EngineLogReader {
   explicit EngineLogReader(std::int64_t max_lines = kDefaultMaxLogLines);
 
   // Throws EcmException: kInvalidRequest for a bad query (stream name, negative or conflicting
-  // numbers, invalid pattern, too many keywords), kNotFound when the stream has no file.
+  // numbers, invalid pattern or one too costly to match, too many keywords), kNotFound when the
+  // stream has no file.
   LogPage read(const std::filesystem::path& log_dir, const LogQuery& query) const;
 
   std::int64_t max_lines() const { return max_lines_; }
