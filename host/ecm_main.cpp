@@ -2,6 +2,8 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <exception>
+#include <filesystem>
 #include <iostream>
 
 #include <boost/program_options.hpp>
@@ -13,9 +15,34 @@
 
 namespace po = boost::program_options;
 
+namespace {
+
+// SIGHUP: `file` read again; a file that does not load changes nothing.
+void reload_config(ecm::host::EcmDaemon& daemon, const std::filesystem::path& file) {
+  auto logger = ecm::host::log("daemon");
+  logger->info("SIGHUP: reading {} again", file.string());
+  ecm::host::EcmConfig next;
+  try {
+    next = ecm::host::load_config(file);
+  } catch (const std::exception& e) {  // ConfigError: file, line, key
+    logger->error("config reload refused, nothing changed: {}", e.what());
+    return;
+  }
+  try {
+    daemon.reload(next);
+  } catch (const std::exception& e) {
+    logger->error("config reload failed: {}", e.what());
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string config_path = "conf/ecm.toml";
-  po::options_description opts("Usage: ecm [--config FILE]\nOptions");
+  po::options_description opts(
+      "Usage: ecm [--config FILE]\n"
+      "SIGTERM or SIGINT: stop. SIGHUP: read the config again (keys that can change live are\n"
+      "applied; the log names those that need a restart).\nOptions");
   opts.add_options()("help,h", "show this help")(
       "config,c", po::value(&config_path)->default_value(config_path), "the config file")(
       "check", "check the config and exit");
@@ -66,8 +93,7 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&wait_set, &sig);
     if (sig == SIGHUP) {
-      ecm::host::log("daemon")->warn(
-          "SIGHUP: this version does not reload its config; restart the ECM to apply changes");
+      reload_config(daemon, config.source);
       continue;
     }
     ecm::host::log("daemon")->info("signal {}: stopping", sig);

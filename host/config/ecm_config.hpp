@@ -102,6 +102,10 @@ struct EcmConfig {
   std::string advertise_address;  // HOST:PORT; empty: the listen host and the bound port
 
   std::filesystem::path source;  // the file this came from
+
+  // Every field compared: a reload (config/config_reload.cpp) names the keys that changed. A new
+  // key needs a line in that file's table too, or a change of it is named "(other keys)".
+  bool operator==(const EcmConfig&) const = default;
 };
 
 // Throws ConfigError (file, line, key) for a syntax error, unknown key, wrong type or bad value.

@@ -353,4 +353,32 @@ void EcmDaemon::shutdown() {
   std::filesystem::remove(config_.state_dir / "metrics.address", ec);
 }
 
+ConfigChanges EcmDaemon::reload(const EcmConfig& next) {
+  auto changes = classify_config_changes(config_, next);
+  auto logger = log("daemon");
+  if (changes.empty()) {
+    logger->info("config reload: {} has no change", next.source.string());
+    return changes;
+  }
+  // Every live key is handed over; a service given a value it already has changes nothing.
+  launch_.set_launch_defaults(next.stop_grace, next.launch_timeout, next.engine_default);
+  cleanup_.update_policy(next.retention, next.cleanup_interval, next.disk_high_watermark,
+                         next.disk_low_watermark);
+  health_.update_settings(health_settings(next));
+  adopt_live_keys(config_, next);  // stop_on_shutdown: read from config_ by shutdown()
+  // The lines below at the more verbose of the two levels: a level made quieter is set after
+  // them, a louder one before.
+  const bool louder = spdlog::level::from_str(config_.log_level) < logger->level();
+  if (louder) set_log_level(config_.log_level);
+  if (!changes.live.empty()) {
+    logger->info("config reload: applied {}", join_keys(changes.live));
+  }
+  if (!changes.restart.empty()) {
+    logger->warn("config reload: needs a restart: {} (changed in {}; running with the old values)",
+                 join_keys(changes.restart), next.source.string());
+  }
+  if (!louder) set_log_level(config_.log_level);
+  return changes;
+}
+
 }  // namespace ecm::host

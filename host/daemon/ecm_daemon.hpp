@@ -11,6 +11,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "config/config_reload.hpp"
 #include "config/ecm_config.hpp"
 #include "ecm/core/ecm_event_listener_bus.hpp"
 #include "ecm/core/linux_process_launch.hpp"
@@ -53,6 +54,10 @@ class EcmDaemon {
   // Refuses new launches, stops the Thrift server, stops the engines when the config says so, and
   // stops the event loop. Idempotent.
   void shutdown();
+  // A re-read config (SIGHUP): the keys that can change live are applied (config_reload.hpp says
+  // which), the others keep their running values and are named in a warning as needing a restart.
+  // From the thread that calls start() and shutdown(), between the two.
+  ConfigChanges reload(const EcmConfig& next);
 
  private:
   struct ThriftServer {

@@ -84,6 +84,14 @@ void ECMHealthService::set_status(core::EcmStatus status) {
   sample();  // the health follows at once (ShuttingDown makes it StockUnavailable)
 }
 
+void ECMHealthService::update_settings(const HealthSettings& settings) {
+  // sample() reads settings_ under sample_mu_, schedule() under mu_: written under both.
+  std::lock_guard sampling(sample_mu_);
+  std::lock_guard lock(mu_);
+  settings_ = settings;
+  assessor_.set_thresholds(settings.thresholds);
+}
+
 core::HealthReport ECMHealthService::sample() {
   std::lock_guard sampling(sample_mu_);
   core::HealthInputs in;

@@ -68,6 +68,10 @@ class ECMHealthService {
   // One sample now, on the calling thread (the timer's samples go through here too).
   core::HealthReport sample();
 
+  // New settings (a config reload): the thresholds and files from the next sample on, the
+  // interval from the next scheduling on. Thread-safe.
+  void update_settings(const HealthSettings& settings);
+
  private:
   void schedule();
   core::HealthReport effective_locked() const;

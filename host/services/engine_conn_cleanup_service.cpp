@@ -241,6 +241,23 @@ CleanupPassResult EngineConnCleanupService::run_once() {
   return result;
 }
 
+void EngineConnCleanupService::update_policy(std::chrono::milliseconds retention,
+                                             std::chrono::milliseconds interval,
+                                             double high_watermark_percent,
+                                             double low_watermark_percent) {
+  // A pass reads these under pass_mu_, the scheduling under timer_mu_, measure() under pass_mu_
+  // (or in start(), before anything can call this): written under every one of them.
+  std::lock_guard pass(pass_mu_);
+  std::lock_guard timer(timer_mu_);
+  std::lock_guard status(status_mu_);
+  settings_.retention = retention;
+  settings_.interval = interval;
+  settings_.high_watermark_percent = high_watermark_percent;
+  settings_.low_watermark_percent = low_watermark_percent;
+  status_.high_watermark_percent = high_watermark_percent;
+  status_.low_watermark_percent = low_watermark_percent;
+}
+
 CleanupStatus EngineConnCleanupService::status() const {
   std::lock_guard lock(status_mu_);
   return status_;

@@ -99,6 +99,11 @@ class EngineConnCleanupService {
 
   CleanupStatus status() const;
 
+  // New retention, interval and watermarks (a config reload): the next pass uses them, the
+  // interval from the next scheduling on. Waits for a pass under way to end. Thread-safe.
+  void update_policy(std::chrono::milliseconds retention, std::chrono::milliseconds interval,
+                     double high_watermark_percent, double low_watermark_percent);
+
   // The clean-up pool, for other blocking disk jobs; valid until stop().
   boost::asio::any_io_executor executor() { return pool_.get_executor(); }
 

@@ -137,6 +137,15 @@ void EngineConnLaunchService::set_callback_address(const std::string& address) {
   callback_address_ = address;
 }
 
+void EngineConnLaunchService::set_launch_defaults(std::chrono::milliseconds stop_grace,
+                                                  std::chrono::milliseconds launch_timeout,
+                                                  const core::Resource& engine_default) {
+  std::lock_guard lock(defaults_mu_);
+  settings_.default_stop_grace = stop_grace;
+  settings_.launch_timeout = launch_timeout;
+  settings_.engine_default = engine_default;
+}
+
 std::string EngineConnLaunchService::callback_address() const {
   std::lock_guard lock(callback_mu_);
   return callback_address_;
@@ -237,7 +246,8 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   }
   auto& runtime = prep.runtime;
   runtime.stop_signal = spec.stop_signal;
-  runtime.stop_grace = spec.stop_grace.count() > 0 ? spec.stop_grace : settings_.default_stop_grace;
+  runtime.stop_grace =
+      spec.stop_grace.count() > 0 ? spec.stop_grace : locked_default(settings_.default_stop_grace);
 
   // A minimal base environment, then the plugin's, then the ECM's own (which nobody overrides).
   std::map<std::string, std::string> env{
@@ -331,9 +341,9 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     prep.identity = core::resolve_user(request.user, *settings_.run_as_user);
 
   auto fresh = make_record(request, *launcher);
-  fresh.resources = {
-      asked.memory_bytes ? asked.memory_bytes : settings_.engine_default.memory_bytes,
-      asked.cores ? asked.cores : settings_.engine_default.cores, 1};
+  const auto engine_default = locked_default(settings_.engine_default);
+  fresh.resources = {asked.memory_bytes ? asked.memory_bytes : engine_default.memory_bytes,
+                     asked.cores ? asked.cores : engine_default.cores, 1};
   if (prep.identity) fresh.run_as_uid = prep.identity->credentials.uid;
   resources_.lock(fresh.id, fresh.resources);
   std::pair<core::EngineConn, bool> added;
@@ -378,10 +388,11 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     const auto rule = launcher->readiness(request, prep.context);
     // The request's, else the administrator's for this plugin, else the plugin's, else the node's.
     const auto& admin = launcher->host_settings();
+    const auto node_timeout = locked_default(settings_.launch_timeout);
     const auto timeout = options.launch_timeout.count() > 0 ? options.launch_timeout
                          : admin.launch_timeout.count() > 0 ? admin.launch_timeout
                          : rule.timeout.count() > 0         ? rule.timeout
-                                                            : settings_.launch_timeout;
+                                                            : node_timeout;
     prep.runtime.launch_timeout = timeout;
     prep.runtime.heartbeat_timeout = admin.heartbeat_timeout;
     engines_.set_runtime(id, prep.runtime);

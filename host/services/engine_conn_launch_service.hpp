@@ -70,6 +70,14 @@ class EngineConnLaunchService {
   // ECM_CALLBACK_ADDRESS given to engines launched from now on.
   void set_callback_address(const std::string& address);
 
+  // A config reload: the node's defaults for engines launched from now on (those launched keep
+  // theirs): the stop grace when the plugin's spec names none, the launch timeout when neither
+  // the request, the plugin's [ecm] table nor its readiness rule names one, and what a request
+  // naming no memory or cores is admitted with. Thread-safe.
+  void set_launch_defaults(std::chrono::milliseconds stop_grace,
+                           std::chrono::milliseconds launch_timeout,
+                           const core::Resource& engine_default);
+
   // From now on every launch is refused with kShuttingDown.
   void refuse_new_launches() { shutting_down_ = true; }
 
@@ -121,6 +129,13 @@ class EngineConnLaunchService {
   std::map<std::string, ResourceLocalizationService::Holdings> holdings_;
   mutable std::mutex callback_mu_;
   std::string callback_address_;
+  // settings_'s default_stop_grace, launch_timeout and engine_default, which a reload changes.
+  mutable std::mutex defaults_mu_;
+  template <class T>
+  T locked_default(const T& field) const {
+    std::lock_guard lock(defaults_mu_);
+    return field;
+  }
   EngineReadinessWatcher readiness_;  // its handlers use the members above
   EngineHeartbeatMonitor heartbeats_;
 };

@@ -17,6 +17,7 @@ struct PortRange {
   int last = 0;
   bool empty() const { return first == 0; }
   std::size_t size() const { return empty() ? 0 : static_cast<std::size_t>(last - first + 1); }
+  bool operator==(const PortRange&) const = default;
 };
 
 // "31000-31999" (1024 <= first <= last <= 65535) or "" (none). Throws std::invalid_argument.

@@ -75,6 +75,8 @@ class HealthAssessor {
   explicit HealthAssessor(HealthThresholds thresholds = {}) : t_(thresholds) {}
   HealthAssessment assess(const HealthInputs& in);
   const HealthThresholds& thresholds() const { return t_; }
+  // New thresholds from the next assessment on; the counts of samples in a row are kept.
+  void set_thresholds(const HealthThresholds& thresholds) { t_ = thresholds; }
 
  private:
   HealthThresholds t_;

@@ -15,6 +15,7 @@ struct UserPolicy {
   std::vector<std::string> deny;
   bool allow_root = false;
   std::uint32_t min_uid = 1000;  // system accounts below are refused unless explicitly in allow
+  bool operator==(const UserPolicy&) const = default;
 };
 
 struct UserIdentity {
