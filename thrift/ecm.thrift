@@ -12,7 +12,8 @@ enum ErrorCode {
   SHUTTING_DOWN = 6,
   INTERNAL = 7,
   LAUNCH_FAILED = 8,
-  // A caller speaking for an engine it is not (wrong engine token).
+  // A caller speaking for an engine it is not (wrong engine token), a user the [users] policy
+  // refuses, or a getEngineLog caller who is not the engine's user.
   PERMISSION_DENIED = 9,
   // The node takes no new engines now: its health (overload, unhealthy, or as the RM set it).
   NODE_UNAVAILABLE = 10,
@@ -20,6 +21,9 @@ enum ErrorCode {
   PLUGIN_BUSY = 11,
   // A resource of the launch could not be fetched, verified or unpacked (the message names it).
   LOCALIZATION_FAILED = 12,
+  // The ECM requires a token ([server] token_file) and this connection has not given the right
+  // one through authenticate(): the call did nothing.
+  UNAUTHENTICATED = 13,
 }
 
 // The one error every method throws: a code the caller can act on and a human message.
@@ -195,6 +199,9 @@ struct LogRequest {
   // ECMAScript regex: a line matching it starts a record, the lines after it that do not match
   // belong to it. Unset: every line is a record.
   8: optional string record_pattern,
+  // The user asking, as the RM vouches for them: when set, the log is returned only if the engine
+  // runs for this user (else PERMISSION_DENIED, nothing read). Set but empty: INVALID_REQUEST.
+  9: optional string caller,
 }
 
 struct LogPage {
@@ -353,6 +360,8 @@ struct PruneCacheResult {
   3: optional i32 kept_in_use,
 }
 
+// Every method declares `throws (1: EcmError error)`: the token check (authenticate) answers an
+// unauthenticated call of any method with that field. Keep it so for new methods.
 service EngineConnManagerService {
   EngineConn launchEngineConn(1: LaunchRequest request) throws (1: EcmError error),
   EngineConn getEngineConn(1: string engine_id) throws (1: EcmError error),
@@ -381,4 +390,9 @@ service EngineConnManagerService {
   // The node's resource cache, and pruning it.
   CacheReport listCache() throws (1: EcmError error),
   PruneCacheResult pruneCache(1: PruneCacheRequest request) throws (1: EcmError error),
+  // Gives this connection the ECM's shared token ([server] token_file). When the ECM has one,
+  // every other call on a connection before a successful authenticate fails with
+  // UNAUTHENTICATED and does nothing; a wrong token is UNAUTHENTICATED too (and the connection
+  // is unauthenticated until a right one). Without a token_file any token is accepted.
+  void authenticate(1: string token) throws (1: EcmError error),
 }

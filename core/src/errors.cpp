@@ -28,6 +28,8 @@ std::string_view to_string(ErrorCode code) {
       return "PLUGIN_BUSY";
     case ErrorCode::kLocalizationFailed:
       return "LOCALIZATION_FAILED";
+    case ErrorCode::kUnauthenticated:
+      return "UNAUTHENTICATED";
   }
   return "INTERNAL";
 }

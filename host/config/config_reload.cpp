@@ -42,6 +42,11 @@ const std::vector<KeyRule>& rules() {
       rule("server.callback_listen", kRestart,
            [](auto& c) { return std::tie(c.callback_host, c.callback_port); }),
       rule("server.io_threads", kRestart, [](auto& c) { return std::tie(c.io_threads); }),
+      // One rule: tls_client_ca is only valid with the other two.
+      rule("server.tls_cert/tls_key/tls_client_ca", kRestart,
+           [](auto& c) { return std::tie(c.tls_cert, c.tls_key, c.tls_client_ca); }),
+      rule("server.max_message_size", kRestart,
+           [](auto& c) { return std::tie(c.max_message_bytes); }),
       rule("paths.work_root", kRestart, [](auto& c) { return std::tie(c.work_root); }),
       rule("paths.state_dir", kRestart, [](auto& c) { return std::tie(c.state_dir); }),
       rule("plugins.dir", kRestart, [](auto& c) { return std::tie(c.plugin_dir); }),

@@ -1,10 +1,16 @@
 #include "config/ecm_config.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <spdlog/common.h>
 #include <spdlog/fmt/fmt.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -43,12 +49,67 @@ std::optional<std::pair<std::string, std::uint16_t>> read_listen(TomlReader& t,
   return std::pair{listen->substr(0, colon), static_cast<std::uint16_t>(port)};
 }
 
-void read_server(TomlReader& t, EcmConfig& c) {
+// The token in `file`: refused unless a regular file of mode 0600 or stricter holding a token
+// (trailing white space dropped).
+std::string read_token_file(TomlReader& t, const std::filesystem::path& file) {
+  const auto bad = [&](const std::string& why) {
+    t.fail("token_file", file.string() + ": " + why);
+  };
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) bad(std::strerror(errno));
+  std::string token;
+  struct stat st {};
+  const bool stat_ok = ::fstat(fd, &st) == 0;
+  if (stat_ok && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0 && st.st_size <= 4096) {
+    token.resize(static_cast<std::size_t>(st.st_size));
+    const auto n = ::read(fd, token.data(), token.size());
+    token.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  }
+  ::close(fd);
+  if (!stat_ok || !S_ISREG(st.st_mode)) bad("not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    bad(fmt::format("mode {:04o}: group and others must have no access (chmod 600)",
+                    st.st_mode & 07777));
+  }
+  if (st.st_size > 4096) bad("larger than 4KiB: not a token");
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+    token.pop_back();
+  if (token.empty()) bad("empty");
+  return token;
+}
+
+void read_server(TomlReader& t, EcmConfig& c, const std::filesystem::path& base) {
   if (auto l = read_listen(t, "listen")) std::tie(c.listen_host, c.listen_port) = *l;
   if (auto l = read_listen(t, "callback_listen")) {
     std::tie(c.callback_host, c.callback_port) = *l;
   }
   if (auto n = t.integer("io_threads", 1, 64)) c.io_threads = static_cast<unsigned>(*n);
+  for (auto [key, path] : {std::pair{"tls_cert", &c.tls_cert}, std::pair{"tls_key", &c.tls_key},
+                           std::pair{"tls_client_ca", &c.tls_client_ca}}) {
+    if (auto v = t.string(key)) {
+      if (v->empty()) t.fail(key, "must not be empty");
+      *path = resolve(base, *v);
+    }
+  }
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    const bool cert = !c.tls_cert.empty();
+    t.fail(cert ? "tls_cert" : "tls_key", std::string("tls_cert and tls_key go together: give ") +
+                                              (cert ? "tls_key" : "tls_cert") +
+                                              " too (TLS) or neither");
+  }
+  if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
+    t.fail("tls_client_ca",
+           "needs tls_cert and tls_key (client certificates are checked over TLS)");
+  }
+  if (auto v = t.string("token_file")) {
+    if (v->empty()) t.fail("token_file", "must not be empty");
+    c.token_file = resolve(base, *v);
+    c.token = read_token_file(t, c.token_file);
+  }
+  if (auto v = t.size("max_message_size")) {
+    if (*v < 1024 || *v > (1ull << 30)) t.fail("max_message_size", "must be from 1KiB to 1GiB");
+    c.max_message_bytes = *v;
+  }
   t.refuse_unknown_keys();
 }
 
@@ -300,7 +361,7 @@ EcmConfig read(const toml::table& root, const std::string& source_name,
   c.capacity = core::detect_machine_resources();
   c.capacity.instances = 200;
   TomlReader top(root, source_name);
-  if (auto t = top.table("server")) read_server(*t, c);
+  if (auto t = top.table("server")) read_server(*t, c, base);
   if (auto t = top.table("paths")) read_paths(*t, c, base);
   if (auto t = top.table("plugins")) read_plugins(*t, c, base);
   if (auto t = top.table("events")) read_events(*t, c);

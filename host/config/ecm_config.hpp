@@ -23,6 +23,17 @@ struct EcmConfig {
   std::string callback_host = "127.0.0.1";
   std::uint16_t callback_port = 0;
   unsigned io_threads = 2;  // threads running the event loop (exits, timers)
+  // TLS on the main port: tls_cert and tls_key (PEM) both or neither; with tls_client_ca, every
+  // client must present a certificate that CA signed. Unset: plain TCP.
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  std::filesystem::path tls_client_ca;
+  // The shared token of the main port, read from token_file (0600 or stricter, not empty; the
+  // trailing line break dropped) when the config is loaded. Empty: none required.
+  std::filesystem::path token_file;
+  std::string token;
+  // The most bytes one Thrift message to the ECM (either port) may take; also its longest string.
+  std::uint64_t max_message_bytes = 16ull << 20;
   // [paths]
   std::filesystem::path work_root;  // <work_root>/<user>/<engine-id>/
   std::filesystem::path state_dir;  // private plugin copies, the address file

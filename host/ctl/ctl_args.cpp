@@ -1,6 +1,9 @@
 #include "ctl_args.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstdlib>
 
 #include "ctl_errors.hpp"
 
@@ -61,9 +64,49 @@ po::options_description global_options_description() {
       ("address", po::value<std::string>()->value_name("HOST:PORT"),
        "the ECM to talk to (default 127.0.0.1:9101)")            //
       ("json", po::bool_switch(), "print JSON instead of text")  //
+      ("tls-ca", po::value<std::string>()->value_name("FILE"),
+       "connect with TLS and verify the ECM's certificate against this CA (PEM); the certificate "
+       "must name the host of --address (env ECMCTL_TLS_CA)")  //
+      ("tls-cert", po::value<std::string>()->value_name("FILE"),
+       "client certificate (PEM) for an ECM that requires one; needs --tls-key and --tls-ca "
+       "(env ECMCTL_TLS_CERT)")  //
+      ("tls-key", po::value<std::string>()->value_name("FILE"),
+       "the client certificate's private key (PEM, unencrypted) (env ECMCTL_TLS_KEY)")  //
+      ("token-file", po::value<std::string>()->value_name("FILE"),
+       "give the ECM the shared token in FILE before the command (env ECMCTL_TOKEN_FILE)")  //
       ("help,h", po::bool_switch(), "show help and exit");
   return d;
 }
+
+namespace {
+
+// The option's value, else the environment variable's; empty when neither is set.
+std::string option_or_env(const po::variables_map& vm, const std::string& option, const char* env) {
+  if (vm.count(option)) {
+    auto v = vm[option].as<std::string>();
+    if (v.empty()) throw UsageError("--" + option + " must not be empty");
+    return v;
+  }
+  const char* value = std::getenv(env);
+  return value != nullptr ? value : "";
+}
+
+Security read_security(const po::variables_map& vm) {
+  Security s;
+  s.tls_ca = option_or_env(vm, "tls-ca", "ECMCTL_TLS_CA");
+  s.tls_cert = option_or_env(vm, "tls-cert", "ECMCTL_TLS_CERT");
+  s.tls_key = option_or_env(vm, "tls-key", "ECMCTL_TLS_KEY");
+  s.token_file = option_or_env(vm, "token-file", "ECMCTL_TOKEN_FILE");
+  if (s.tls_cert.empty() != s.tls_key.empty()) {
+    throw UsageError("--tls-cert and --tls-key go together");
+  }
+  if (!s.tls_cert.empty() && s.tls_ca.empty()) {
+    throw UsageError("--tls-cert needs --tls-ca (the CA that signed the ECM's certificate)");
+  }
+  return s;
+}
+
+}  // namespace
 
 GlobalOptions read_global_options(const po::variables_map& vm) {
   GlobalOptions g;
@@ -72,19 +115,26 @@ GlobalOptions read_global_options(const po::variables_map& vm) {
   if (g.help) return g;  // help needs no address, and a bad one must not hide it
   g.address = parse_address(vm.count("address") ? vm["address"].as<std::string>()
                                                 : std::string(kDefaultAddress));
+  g.security = read_security(vm);
   return g;
 }
 
 SplitArgs split_command(const std::vector<std::string>& args) {
+  // The global options that take a value.
+  static constexpr std::array<std::string_view, 5> kValued = {"--address", "--tls-ca", "--tls-cert",
+                                                              "--tls-key", "--token-file"};
   SplitArgs out;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     if (out.command) {
       out.rest.push_back(a);
-    } else if (a == "--address") {
+    } else if (std::find(kValued.begin(), kValued.end(), a) != kValued.end()) {
       out.rest.push_back(a);
       if (i + 1 < args.size()) out.rest.push_back(args[++i]);
-    } else if (a.starts_with("--address=") || a == "--json" || a == "--help" || a == "-h") {
+    } else if (a == "--json" || a == "--help" || a == "-h" ||
+               std::any_of(kValued.begin(), kValued.end(), [&](std::string_view o) {
+                 return a.starts_with(std::string(o) + "=");
+               })) {
       out.rest.push_back(a);
     } else if (a.starts_with('-')) {
       throw UsageError("unknown option '" + a + "' before the command name");

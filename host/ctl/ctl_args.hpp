@@ -27,13 +27,24 @@ Address parse_address(std::string_view text);
 std::map<std::string, std::string> parse_key_values(std::string_view option,
                                                     const std::vector<std::string>& items);
 
+// How ecmctl secures its connection to the ECM's main port: the global options, or where one
+// is not given the environment (ECMCTL_TLS_CA, ECMCTL_TLS_CERT, ECMCTL_TLS_KEY, ECMCTL_TOKEN_FILE).
+struct Security {
+  std::string tls_ca;    // set: TLS, the ECM's certificate verified against this CA (PEM)
+  std::string tls_cert;  // with tls_key: the client certificate (PEM) the ECM may require
+  std::string tls_key;
+  std::string token_file;  // set: its token is given to authenticate() before the command
+};
+
 struct GlobalOptions {
   Address address;
   bool json = false;
   bool help = false;
+  Security security;
 };
 
-// --address, --json, -h/--help: accepted before or after the command name.
+// --address, --json, -h/--help, --tls-ca, --tls-cert, --tls-key, --token-file: accepted before
+// or after the command name.
 boost::program_options::options_description global_options_description();
 GlobalOptions read_global_options(const boost::program_options::variables_map& vm);
 

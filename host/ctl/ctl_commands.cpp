@@ -27,7 +27,7 @@ constexpr std::array kCommands{
                 run_resources},
     CommandSpec{"logs",
                 "logs ID [--stream stdout|stderr|NAME] [--tail N | --from LINE --page N] "
-                "[--grep W]... [--exclude W]... [--record-pattern RE] [-f]",
+                "[--grep W]... [--exclude W]... [--record-pattern RE] [--caller USER] [-f]",
                 "Print an engine's log lines; -f follows them until the engine has ended.",
                 define_logs, run_logs},
     CommandSpec{"health", "health",
@@ -74,7 +74,7 @@ Context::Context(const GlobalOptions& g, const boost::program_options::variables
 Context::~Context() = default;
 
 Client& Context::client() {
-  if (!client_) client_ = std::make_unique<Client>(global.address);
+  if (!client_) client_ = std::make_unique<Client>(global.address, global.security);
   return *client_;
 }
 

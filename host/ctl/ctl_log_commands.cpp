@@ -106,7 +106,10 @@ void define_logs(CommandOptions& o) {
           "exclude", po::value<Strings>()->composing(), "drop records containing W")(
           "record-pattern", po::value<std::string>(),
           "ECMAScript regex: a line matching it starts a multi-line record")(
-          "follow,f", po::bool_switch(), "print new lines as they come until the engine has ended");
+          "follow,f", po::bool_switch(), "print new lines as they come until the engine has ended")(
+          "caller", po::value<std::string>()->value_name("USER"),
+          "read on behalf of USER: the ECM refuses (PERMISSION_DENIED) unless the engine runs for "
+          "USER");
   o.hidden.add_options()("id", po::value<std::string>());
   o.positional.add("id", 1);
 }
@@ -124,6 +127,7 @@ void run_logs(Context& ctx) {
   req.__set_include_words(strings(ctx.vm, "grep"));
   req.__set_exclude_words(strings(ctx.vm, "exclude"));
   if (auto p = optional_string(ctx.vm, "record-pattern")) req.__set_record_pattern(*p);
+  if (auto c = optional_string(ctx.vm, "caller")) req.__set_caller(*c);
 
   if (ctx.vm["follow"].as<bool>()) {
     follow(ctx, req);

@@ -1,4 +1,5 @@
 // ecmctl: finds the command, parses its options, runs it, and maps every failure to an exit status.
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -18,7 +19,8 @@ namespace ecm::ctl {
 namespace {
 
 void print_general_help(std::ostream& out) {
-  out << "Usage: ecmctl [--address HOST:PORT] [--json] COMMAND [ARGS...]\n\n"
+  out << "Usage: ecmctl [--address HOST:PORT] [--json] [--tls-ca FILE [--tls-cert FILE --tls-key "
+         "FILE]]\n              [--token-file FILE] COMMAND [ARGS...]\n\n"
          "The administrator's client of the EngineConn Manager (ECM).\n\n"
          "Commands:\n";
   for (const auto& c : commands()) {
@@ -79,6 +81,15 @@ std::string address_of(const std::vector<std::string>& args) {
   return std::string(kDefaultAddress);
 }
 
+// Whether a token was given (read leniently, like address_of).
+bool gave_token(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--token-file" || a.starts_with("--token-file=")) return true;
+  }
+  const char* env = std::getenv("ECMCTL_TOKEN_FILE");
+  return env != nullptr && *env != '\0';
+}
+
 int fail(int status, const std::string& message) {
   std::cerr << "ecmctl: " << message << '\n';
   return status;
@@ -93,7 +104,13 @@ int run_and_report(const std::vector<std::string>& args, std::ostream& out) {
     return fail(kExitUsage, std::string(e.what()) + " (see '" + help + "')");
   } catch (const ::ecm::thrift::EcmError& e) {
     std::string code = e.__isset.code ? ::ecm::thrift::to_string(e.code) : "ERROR";
-    return fail(kExitFailed, code + ": " + (e.__isset.message ? e.message : "(no message)"));
+    std::string message = code + ": " + (e.__isset.message ? e.message : "(no message)");
+    if (e.__isset.code && e.code == ::ecm::thrift::ErrorCode::UNAUTHENTICATED) {
+      message += gave_token(args) ? " (the ECM did not take the token of --token-file)"
+                                  : " (give the ECM's token with --token-file FILE or "
+                                    "ECMCTL_TOKEN_FILE)";
+    }
+    return fail(kExitFailed, message);
   } catch (const ConnectionError& e) {
     return fail(kExitUnreachable, "cannot reach ECM at " + address_of(args) + ": " + e.what());
   } catch (const at::transport::TTransportException& e) {

@@ -14,9 +14,11 @@
 
 #include "ecm/thrift/listen_signal.hpp"
 #include "http/prometheus_text.hpp"
+#include "thrift/authenticating_processor.hpp"
 #include "thrift/ecm_service_handler.hpp"
 #include "thrift/engine_callback_handler.hpp"
 #include "thrift/thrift_convert.hpp"
+#include "thrift/thrift_serving.hpp"
 #include "util/log.hpp"
 
 namespace ecm::host {
@@ -139,6 +141,8 @@ EcmDaemon::~EcmDaemon() {
 }
 
 void EcmDaemon::start() {
+  // Before anything starts: a TLS certificate, key or CA that cannot be used refuses the start.
+  const ThriftServing main_serving = main_port_serving(config_);
   std::filesystem::create_directories(config_.state_dir);
   std::filesystem::create_directories(config_.work_root);
   // Before anything can add an engine: every record is written to the store before it is seen.
@@ -182,16 +186,22 @@ void EcmDaemon::start() {
 
   started_ = true;
   // Engines call back on their own port, so the RM-facing one can be secured on its own.
-  callback_server_ = serve_thrift(std::make_shared<ecm::thrift::EngineConnCallbackServiceProcessor>(
-                                      std::make_shared<EngineCallbackHandler>(callbacks_)),
-                                  config_.callback_host, config_.callback_port, callback_thread_);
+  callback_server_ =
+      serve_thrift(std::make_shared<at::TSingletonProcessorFactory>(
+                       std::make_shared<ecm::thrift::EngineConnCallbackServiceProcessor>(
+                           std::make_shared<EngineCallbackHandler>(callbacks_))),
+                   ThriftServing{nullptr, thrift_limits(config_)}, config_.callback_host,
+                   config_.callback_port, callback_thread_);
   launch_.set_callback_address(config_.callback_host + ":" + std::to_string(callback_server_.port));
-  main_server_ = serve_thrift(std::make_shared<ecm::thrift::EngineConnManagerServiceProcessor>(
-                                  std::make_shared<EcmServiceHandler>(
-                                      EcmServices{launch_, engines_, kill_, resources_, &cleanup_,
-                                                  &health_, &metrics_, &plugins_, &cache_},
-                                      config_.log_max_read_lines)),
-                              config_.listen_host, config_.listen_port, server_thread_);
+  // A processor per connection: each holds whether its connection gave the token.
+  main_server_ =
+      serve_thrift(std::make_shared<AuthenticatingProcessorFactory>(
+                       std::make_shared<EcmServiceHandler>(
+                           EcmServices{launch_, engines_, kill_, resources_, &cleanup_, &health_,
+                                       &metrics_, &plugins_, &cache_},
+                           config_.log_max_read_lines),
+                       config_.token),
+                   main_serving, config_.listen_host, config_.listen_port, server_thread_);
   port_ = main_server_.port;
   log("daemon")->info("capacity: {}; protected: {}", core::describe(config_.capacity),
                       core::describe(config_.protected_));
@@ -260,12 +270,11 @@ std::string EcmDaemon::advertise_address() const {
 }
 
 EcmDaemon::ThriftServer EcmDaemon::serve_thrift(
-    std::shared_ptr<apache::thrift::TProcessor> processor, const std::string& host,
-    std::uint16_t port, std::thread& thread) {
-  auto socket = std::make_shared<at::transport::TServerSocket>(host, port);
+    std::shared_ptr<apache::thrift::TProcessorFactory> processors, const ThriftServing& serving,
+    const std::string& host, std::uint16_t port, std::thread& thread) {
+  auto socket = serving.server_socket(host, port);
   auto server = std::make_shared<at::server::TThreadedServer>(
-      std::move(processor), socket, std::make_shared<at::transport::TBufferedTransportFactory>(),
-      std::make_shared<at::protocol::TBinaryProtocolFactory>());
+      std::move(processors), socket, serving.transports(), serving.protocols());
   std::promise<int> listening;
   auto bound = listening.get_future();
   server->setServerEventHandler(std::make_shared<ListenSignal>(socket, std::move(listening)));

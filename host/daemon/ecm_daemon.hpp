@@ -32,12 +32,15 @@
 
 namespace apache::thrift {
 class TProcessor;
+class TProcessorFactory;
 namespace server {
 class TServer;
 }
 }  // namespace apache::thrift
 
 namespace ecm::host {
+
+struct ThriftServing;
 
 class EcmDaemon {
  public:
@@ -64,9 +67,11 @@ class EcmDaemon {
     std::shared_ptr<apache::thrift::server::TServer> server;
     std::uint16_t port = 0;
   };
-  // Serves `processor` on host:port from `thread`; returns once it listens. Throws if it cannot.
-  ThriftServer serve_thrift(std::shared_ptr<apache::thrift::TProcessor> processor,
-                            const std::string& host, std::uint16_t port, std::thread& thread);
+  // Serves a processor per connection from `processors` on host:port as `serving` says (TLS,
+  // message limits), from `thread`; returns once it listens. Throws if it cannot.
+  ThriftServer serve_thrift(std::shared_ptr<apache::thrift::TProcessorFactory> processors,
+                            const ThriftServing& serving, const std::string& host,
+                            std::uint16_t port, std::thread& thread);
   void write_address_file() const;
   void write_metrics_address_file(std::uint16_t port) const;
   void make_register_service();

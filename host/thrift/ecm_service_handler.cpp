@@ -78,6 +78,18 @@ void EcmServiceHandler::getEngineLog(ecm::thrift::LogPage& out,
       throw core::EcmException(core::ErrorCode::kNotFound,
                                "no engine '" + request.engine_id.substr(0, 64) + "'");
     }
+    // A named caller reads only the logs of their own engines; nothing is read otherwise.
+    if (request.__isset.caller) {
+      if (request.caller.empty()) {
+        throw core::EcmException(core::ErrorCode::kInvalidRequest, "caller is set but empty");
+      }
+      if (request.caller != e->user) {
+        throw core::EcmException(core::ErrorCode::kPermissionDenied,
+                                 "caller '" + request.caller.substr(0, 64) +
+                                     "' may read only the logs of their own engines; engine '" +
+                                     e->id + "' is not theirs");
+      }
+    }
     out = to_thrift(logs_.read(e->log_dir, to_core(request)));
   });
 }
@@ -189,5 +201,7 @@ void EcmServiceHandler::pruneCache(ecm::thrift::PruneCacheResult& out,
     out.__set_kept_in_use(r.kept_in_use);
   });
 }
+
+void EcmServiceHandler::authenticate(const std::string& /*token*/) {}
 
 }  // namespace ecm::host

@@ -34,6 +34,8 @@ ecm::thrift::ErrorCode::type to_thrift(core::ErrorCode c) {
       return T::PLUGIN_BUSY;
     case core::ErrorCode::kLocalizationFailed:
       return T::LOCALIZATION_FAILED;
+    case core::ErrorCode::kUnauthenticated:
+      return T::UNAUTHENTICATED;
   }
   return T::INTERNAL;
 }

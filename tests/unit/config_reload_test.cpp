@@ -30,6 +30,9 @@ const std::map<std::string, std::string>& one_key_configs() {
       {"server.listen", "[server]\nlisten = \"127.0.0.1:9999\""},
       {"server.callback_listen", "[server]\ncallback_listen = \"127.0.0.1:9998\""},
       {"server.io_threads", "[server]\nio_threads = 5"},
+      {"server.tls_cert/tls_key/tls_client_ca",
+       "[server]\ntls_cert = \"ecm.pem\"\ntls_key = \"ecm.key\"\ntls_client_ca = \"ca.pem\""},
+      {"server.max_message_size", "[server]\nmax_message_size = \"1MiB\""},
       {"paths.work_root", "[paths]\nwork_root = \"/srv/work\""},
       // (The cache dir follows the state dir unless set: kept where it was.)
       {"paths.state_dir", "[paths]\nstate_dir = \"/srv/state\"\n[cache]\ndir = \"state/cache\""},

@@ -1,5 +1,10 @@
 #include "config/ecm_config.hpp"
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "config/config_error.hpp"
@@ -319,4 +324,94 @@ TEST(EcmConfig, BadHealthAndMetrics) {
   EXPECT_EQ(parse_error("[metrics]\nlisten = \"9102\"\n").key(), "metrics.listen");
   EXPECT_EQ(parse_error("[metrics]\nlisten = \"127.0.0.1:99999\"\n").key(), "metrics.listen");
   EXPECT_EQ(parse_error("[metrics]\nport = 9102\n").key(), "metrics.port");
+}
+
+namespace {
+
+// A temp dir with a token file of the given mode and content.
+struct TokenDir {
+  std::filesystem::path dir;
+  explicit TokenDir(const std::string& content, std::filesystem::perms mode) {
+    std::string templ = (std::filesystem::temp_directory_path() / "ecm-config-XXXXXX").string();
+    if (mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp");
+    dir = templ;
+    std::ofstream(file()) << content;
+    std::filesystem::permissions(file(), mode);
+  }
+  ~TokenDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  std::filesystem::path file() const { return dir / "token"; }
+  std::string toml() const { return "[server]\ntoken_file = \"" + file().string() + "\"\n"; }
+};
+
+constexpr auto kOwnerRw = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+
+}  // namespace
+
+TEST(EcmConfig, SecurityDefaults) {
+  auto c = parse("");
+  EXPECT_TRUE(c.tls_cert.empty());
+  EXPECT_TRUE(c.tls_key.empty());
+  EXPECT_TRUE(c.tls_client_ca.empty());
+  EXPECT_TRUE(c.token.empty());
+  EXPECT_EQ(c.max_message_bytes, 16u << 20);
+}
+
+TEST(EcmConfig, TlsKeysResolvedAgainstTheConfigDir) {
+  auto c = parse(
+      "[server]\ntls_cert = \"tls/ecm.pem\"\ntls_key = \"/k/ecm.key\"\n"
+      "tls_client_ca = \"ca.pem\"\nmax_message_size = \"1MiB\"\n");
+  EXPECT_EQ(c.tls_cert, "/etc/ecm/tls/ecm.pem");
+  EXPECT_EQ(c.tls_key, "/k/ecm.key");
+  EXPECT_EQ(c.tls_client_ca, "/etc/ecm/ca.pem");
+  EXPECT_EQ(c.max_message_bytes, 1u << 20);
+}
+
+TEST(EcmConfig, TlsCertAndKeyGoTogether) {
+  auto e = parse_error("[server]\ntls_cert = \"ecm.pem\"\n");
+  EXPECT_EQ(e.key(), "server.tls_cert");
+  EXPECT_EQ(e.line(), 2u);
+  EXPECT_NE(std::string(e.what()).find("give tls_key too"), std::string::npos) << e.what();
+  EXPECT_EQ(parse_error("[server]\ntls_key = \"ecm.key\"\n").key(), "server.tls_key");
+  EXPECT_EQ(parse_error("[server]\ntls_client_ca = \"ca.pem\"\n").key(), "server.tls_client_ca");
+  EXPECT_EQ(parse_error("[server]\ntls_cert = \"\"\ntls_key = \"k\"\n").key(), "server.tls_cert");
+  // tls_client_ca alone names itself: client certificates are checked over TLS.
+}
+
+TEST(EcmConfig, BadMaxMessageSize) {
+  EXPECT_EQ(parse_error("[server]\nmax_message_size = \"16\"\n").key(), "server.max_message_size");
+  EXPECT_EQ(parse_error("[server]\nmax_message_size = \"512B\"\n").key(),
+            "server.max_message_size");
+  EXPECT_EQ(parse_error("[server]\nmax_message_size = \"2GiB\"\n").key(),
+            "server.max_message_size");
+}
+
+TEST(EcmConfig, TokenFileReadWithoutItsLineBreak) {
+  TokenDir t("s3cret-token\n", kOwnerRw);
+  auto c = parse(t.toml());
+  EXPECT_EQ(c.token, "s3cret-token");
+  EXPECT_EQ(c.token_file, t.file());
+}
+
+TEST(EcmConfig, TokenFileReadableByOthersIsRefused) {
+  TokenDir t("s3cret-token\n",
+             kOwnerRw | std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+  auto e = parse_error(t.toml());
+  EXPECT_EQ(e.key(), "server.token_file");
+  EXPECT_NE(std::string(e.what()).find("mode 0644"), std::string::npos) << e.what();
+  TokenDir g("s3cret-token\n", kOwnerRw | std::filesystem::perms::group_read);
+  EXPECT_EQ(parse_error(g.toml()).key(), "server.token_file");
+}
+
+TEST(EcmConfig, TokenFileMissingOrEmptyIsRefused) {
+  TokenDir empty("\n", kOwnerRw);
+  auto e = parse_error(empty.toml());
+  EXPECT_EQ(e.key(), "server.token_file");
+  EXPECT_NE(std::string(e.what()).find("empty"), std::string::npos) << e.what();
+  auto missing = parse_error("[server]\ntoken_file = \"/nonexistent/token\"\n");
+  EXPECT_EQ(missing.key(), "server.token_file");
+  EXPECT_NE(std::string(missing.what()).find("No such file"), std::string::npos) << missing.what();
+  EXPECT_EQ(parse_error("[server]\ntoken_file = \"/etc\"\n").key(), "server.token_file");
 }

@@ -23,6 +23,8 @@ enum class ErrorCode {
   kPluginBusy,
   // A resource the engine needs could not be fetched, verified or unpacked; the message names it.
   kLocalizationFailed,
+  // The ECM requires a token and the connection has not authenticated (Thrift's UNAUTHENTICATED).
+  kUnauthenticated,
 };
 
 std::string_view to_string(ErrorCode code);
