@@ -24,22 +24,8 @@ read -r -a swap_args <<<"${SWAP_BENCH_ARGS:---launches 2000 --swaps 100 --rounds
 # A 200 MiB resource from loopback, 5 cold rounds (curl and the ECM alternating), 1000 cache hits.
 read -r -a loc_args <<<"${LOCALIZATION_BENCH_ARGS:---size-mib 200 --reps 5 --hits 1000}"
 
-# 0. Google Benchmark, and curl (localization_bench's reference client): not in
-# scripts/packages.txt, installed when missing, as scripts/setup.sh installs the rest.
-missing=()
-for pkg in libbenchmark-dev curl; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$pkg")
-  fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "== installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-fi
+# 0. Google Benchmark and curl (localization_bench's reference client), when missing.
+"$root/bench/install_deps.sh"
 
 # 1. Configure (Release, benchmarks on, tests off).
 echo "== configure ($build, Release)"

@@ -137,6 +137,14 @@ std::vector<int> PortReservations::reserve(const std::string& engine_id, std::si
   return got;
 }
 
+void PortReservations::adopt(const std::string& engine_id, const std::vector<int>& ports) {
+  std::lock_guard lock(mu_);
+  for (int p : ports) {
+    if (p < range_.first || p > range_.last) continue;
+    if (held_.insert(p).second) by_engine_[engine_id].push_back(p);
+  }
+}
+
 void PortReservations::release(const std::string& engine_id) {
   std::lock_guard lock(mu_);
   auto it = by_engine_.find(engine_id);

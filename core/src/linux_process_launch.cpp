@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -233,6 +234,27 @@ StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, Exit
   return started;
 }
 
+bool LinuxProcessEngineConnLaunch::adopt(int pid, std::uint64_t start_time, ExitHandler on_exit) {
+  if (pid <= 0 || start_time == 0) return false;
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return false;  // gone
+  // Checked after the pidfd is open: from now on the pidfd can only mean this process, so a pid
+  // recycled between the check and the open cannot slip through.
+  const auto now = read_process_start_time(pid);
+  if (!now || *now != start_time || read_process_group(pid) != pid || is_zombie(pid)) {
+    ::close(pidfd);
+    return false;
+  }
+  auto w = std::make_shared<Watched>(io_, pid, pidfd, std::move(on_exit));
+  {
+    std::lock_guard lock(mu_);
+    if (table_.count(pid) != 0) return false;  // already watched: adopted once
+    table_[pid] = w;
+  }
+  watch(w);
+  return true;
+}
+
 void LinuxProcessEngineConnLaunch::watch(const std::shared_ptr<Watched>& w) {
   const int pid = w->pid;
   w->pidfd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
@@ -251,7 +273,9 @@ void LinuxProcessEngineConnLaunch::on_readable(int pid) {
     if (it == table_.end()) return;
     auto w = it->second;
     // The leader is a zombie until reaped, which pins the group id: anything it left behind in
-    // its group dies now, and no other group can be hit.
+    // its group dies now, and no other group can be hit. (An adopted engine is not our child: its
+    // new parent reaps it. While any process of its group is left the group id stays pinned; with
+    // none left the kill finds nothing, unless the id was reused within this instant.)
     kill(-pid, SIGKILL);
     int status = 0;
     pid_t r;
@@ -329,6 +353,40 @@ std::optional<std::uint64_t> read_process_start_time(int pid) {
   } catch (...) {
     return std::nullopt;
   }
+}
+
+bool is_zombie(int pid) {
+  auto f = stat_field(pid, 3);
+  return f && *f == "Z";
+}
+
+std::string read_boot_id(const std::string& file) {
+  std::ifstream in(file);
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+
+std::optional<int> find_session_leader_with_env(const std::string& entry) {
+  std::error_code ec;
+  for (const auto& dir : std::filesystem::directory_iterator("/proc", ec)) {
+    const auto name = dir.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(dir.path() / "environ", std::ios::binary);
+    if (!in) continue;
+    std::string var;
+    bool found = false;
+    while (std::getline(in, var, '\0')) {
+      if (var == entry) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) continue;
+    const int pid = std::stoi(name);
+    if (read_process_group(pid) == pid) return pid;
+  }
+  return std::nullopt;
 }
 
 std::optional<int> read_process_group(int pid) {

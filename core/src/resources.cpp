@@ -65,6 +65,15 @@ void ResourceLedger::lock(const std::string& engine_id, const Resource& amount) 
   locked_ += amount;
 }
 
+void ResourceLedger::adopt(const std::string& engine_id, const Resource& amount, bool used) {
+  std::lock_guard lock(mu_);
+  if (held_.count(engine_id) != 0) {
+    throw std::logic_error("engine " + engine_id + " already holds resources");
+  }
+  held_[engine_id] = Held{amount, used};
+  (used ? used_ : locked_) += amount;
+}
+
 bool ResourceLedger::mark_used(const std::string& engine_id) {
   std::lock_guard lock(mu_);
   auto it = held_.find(engine_id);

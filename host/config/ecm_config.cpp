@@ -135,6 +135,7 @@ void read_plugins(TomlReader& t, EcmConfig& c, const std::filesystem::path& base
     }
     c.watch_debounce = *v;
   }
+  if (auto v = t.duration("call_timeout")) c.plugin_call_timeout = *v;  // 0s: no deadline
   t.refuse_unknown_keys();
 }
 
@@ -161,7 +162,7 @@ void read_localization(TomlReader& t, EcmConfig& c) {
   t.refuse_unknown_keys();
 }
 
-void read_engines(TomlReader& t, EcmConfig& c) {
+void read_engines(TomlReader& t, EcmConfig& c, const std::filesystem::path& base) {
   if (auto v = t.duration("stop_grace")) c.stop_grace = *v;
   if (auto v = t.duration("launch_timeout")) {
     if (v->count() == 0) t.fail("launch_timeout", "must be more than 0s");
@@ -169,6 +170,10 @@ void read_engines(TomlReader& t, EcmConfig& c) {
   }
   if (auto v = t.boolean("stop_on_shutdown")) c.stop_on_shutdown = *v;
   if (auto v = t.duration("retention")) c.retention = *v;
+  if (auto v = t.string("boot_id_file")) {
+    if (v->empty()) t.fail("boot_id_file", "must not be empty");
+    c.boot_id_file = resolve(base, *v);
+  }
   t.refuse_unknown_keys();
 }
 
@@ -367,7 +372,7 @@ EcmConfig read(const toml::table& root, const std::string& source_name,
   if (auto t = top.table("events")) read_events(*t, c);
   if (auto t = top.table("cache")) read_cache(*t, c, base);
   if (auto t = top.table("localization")) read_localization(*t, c);
-  if (auto t = top.table("engines")) read_engines(*t, c);
+  if (auto t = top.table("engines")) read_engines(*t, c, base);
   if (auto t = top.table("resources")) read_resources(*t, c);
   if (auto t = top.table("users")) read_users(*t, c);
   if (auto t = top.table("ports")) read_ports(*t, c);

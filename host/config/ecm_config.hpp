@@ -44,6 +44,8 @@ struct EcmConfig {
   // Reload a loaded plugin when its NAME.so in plugin_dir is replaced, after this much quiet.
   bool watch_plugins = false;
   std::chrono::milliseconds watch_debounce{500};
+  // A call into a launcher plugin (validate, build, ...) that takes longer fails the launch.
+  std::chrono::milliseconds plugin_call_timeout{std::chrono::seconds(30)};
   // [events]: the queue of each listener; events beyond it are dropped for that listener.
   std::size_t event_queue_capacity = 4096;
   // [cache]: the resource cache (<state_dir>/cache by default) and its bound (0: none).
@@ -55,7 +57,11 @@ struct EcmConfig {
   std::uint64_t max_archive_entries = 100000;
   // [engines]
   std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};
-  bool stop_on_shutdown = true;
+  // A clean shutdown stops the engines (true) or leaves them running for the next start to
+  // re-adopt (false). A crash always leaves them.
+  bool stop_on_shutdown = false;
+  // Where the kernel's boot id is read: engines recorded under another boot are never re-adopted.
+  std::filesystem::path boot_id_file = "/proc/sys/kernel/random/boot_id";
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(60)};  // not ready by then: Failed
   // How long an ended engine's work dir and record are kept before the clean-up removes them.
   std::chrono::milliseconds retention{std::chrono::hours(24)};

@@ -1,5 +1,8 @@
 #include "daemon/ecm_daemon.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -14,6 +17,7 @@
 
 #include "ecm/thrift/listen_signal.hpp"
 #include "http/prometheus_text.hpp"
+#include "services/engine_conn_recovery_service.hpp"
 #include "thrift/authenticating_processor.hpp"
 #include "thrift/ecm_service_handler.hpp"
 #include "thrift/engine_callback_handler.hpp"
@@ -74,6 +78,31 @@ LogRotationSettings log_rotation_settings(const EcmConfig& c) {
   return {c.work_root, c.log_rotate_size, c.log_rotate_keep, c.log_rotate_check_interval};
 }
 
+// Whether `host`:`port` can be bound now (TCP, SO_REUSEADDR as Thrift's server socket sets it).
+bool can_bind(const std::string& host, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  const bool ok = ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) == 1 &&
+                  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& content) {
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+  }
+  std::filesystem::rename(tmp, path);
+}
+
 }  // namespace
 
 EcmDaemon::EcmDaemon(EcmConfig config)
@@ -87,7 +116,8 @@ EcmDaemon::EcmDaemon(EcmConfig config)
           {config_.allow_unverified, {config_.max_unpacked_bytes, config_.max_archive_entries}},
           registry_, cache_),
       launch_({config_.work_root, config_.stop_grace, config_.engine_default,
-               config_.launch_timeout, sibling_ecmctl(), run_as_user(config_), config_.port_host},
+               config_.launch_timeout, sibling_ecmctl(), run_as_user(config_), config_.port_host,
+               core::read_boot_id(config_.boot_id_file.string())},
               registry_, engines_, resources_, processes_, ports_, io_),
       kill_(engines_, processes_),
       callbacks_(engines_, launch_),
@@ -104,6 +134,7 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       [this](std::chrono::microseconds latency) { metrics_.observe_launch_latency(latency); });
   metrics_.set_event_bus(&bus_);
   registry_.set_listener_queue_capacity(config_.event_queue_capacity);
+  registry_.set_call_timeout(config_.plugin_call_timeout);
   connect_events();
 }
 
@@ -146,7 +177,7 @@ void EcmDaemon::start() {
   std::filesystem::create_directories(config_.state_dir);
   std::filesystem::create_directories(config_.work_root);
   // Before anything can add an engine: every record is written to the store before it is seen.
-  store_.emplace(config_.state_dir / "ecm.db");
+  store_.emplace(config_.state_dir / "ecm.db");  // refuses a damaged or too new file
   cache_.open();
   launch_.set_localization(&localization_);
   engines_.set_store(&*store_);
@@ -165,6 +196,13 @@ void EcmDaemon::start() {
     bus_.publish(std::move(starting));
   }
 
+  // Before anything is recovered: the RM hears of the engines that ended while the ECM was away.
+  if (!config_.rm_host.empty()) make_register_service();
+  // Before the event loop runs and before anything serves: the table is whole when first seen.
+  EngineConnRecoveryService(*store_, engines_, launch_, cache_,
+                            core::read_boot_id(config_.boot_id_file.string()))
+      .recover();
+
   guard_.emplace(io_.get_executor());
   for (unsigned i = 0; i < config_.io_threads; ++i) {
     io_threads_.emplace_back([this] { io_.run(); });
@@ -182,7 +220,6 @@ void EcmDaemon::start() {
     plugin_watcher_->start();
   }
   health_.start();  // after the clean-up's first disk measure, which it reports
-  if (!config_.rm_host.empty()) make_register_service();
 
   started_ = true;
   // Engines call back on their own port, so the RM-facing one can be secured on its own.
@@ -191,8 +228,10 @@ void EcmDaemon::start() {
                        std::make_shared<ecm::thrift::EngineConnCallbackServiceProcessor>(
                            std::make_shared<EngineCallbackHandler>(callbacks_))),
                    ThriftServing{nullptr, thrift_limits(config_)}, config_.callback_host,
-                   config_.callback_port, callback_thread_);
+                   callback_port(), callback_thread_);
   launch_.set_callback_address(config_.callback_host + ":" + std::to_string(callback_server_.port));
+  write_file_atomically(config_.state_dir / "callback.port",
+                        std::to_string(callback_server_.port) + "\n");
   // A processor per connection: each holds whether its connection gave the token.
   main_server_ =
       serve_thrift(std::make_shared<AuthenticatingProcessorFactory>(
@@ -302,21 +341,32 @@ EcmDaemon::ThriftServer EcmDaemon::serve_thrift(
 }
 
 void EcmDaemon::write_address_file() const {
-  auto tmp = config_.state_dir / "ecm.address.tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << config_.listen_host << ":" << port_ << "\n";
-  }
-  std::filesystem::rename(tmp, config_.state_dir / "ecm.address");
+  write_file_atomically(config_.state_dir / "ecm.address",
+                        config_.listen_host + ":" + std::to_string(port_) + "\n");
 }
 
 void EcmDaemon::write_metrics_address_file(std::uint16_t port) const {
-  auto tmp = config_.state_dir / "metrics.address.tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << config_.metrics_host << ":" << port << "\n";
+  write_file_atomically(config_.state_dir / "metrics.address",
+                        config_.metrics_host + ":" + std::to_string(port) + "\n");
+}
+
+std::uint16_t EcmDaemon::callback_port() const {
+  if (config_.callback_port != 0) return config_.callback_port;
+  // Any port, but the last run's when it is free: engines it launched and this run re-adopts
+  // call back where their ECM_CALLBACK_ADDRESS says.
+  std::ifstream in(config_.state_dir / "callback.port");
+  unsigned last = 0;
+  if (in >> last && last > 0 && last < 65536 &&
+      can_bind(config_.callback_host, static_cast<std::uint16_t>(last))) {
+    return static_cast<std::uint16_t>(last);
   }
-  std::filesystem::rename(tmp, config_.state_dir / "metrics.address");
+  if (last > 0) {
+    log("daemon")->warn(
+        "callback port {} of the last run is taken: engines it launched cannot "
+        "call back (set [server] callback_listen to a fixed port)",
+        last);
+  }
+  return 0;
 }
 
 void EcmDaemon::shutdown() {

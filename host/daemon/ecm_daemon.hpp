@@ -73,6 +73,7 @@ class EcmDaemon {
                             const ThriftServing& serving, const std::string& host,
                             std::uint16_t port, std::thread& thread);
   void write_address_file() const;
+  std::uint16_t callback_port() const;
   void write_metrics_address_file(std::uint16_t port) const;
   void make_register_service();
   // Every event source of the daemon publishes on bus_ from here.

@@ -208,9 +208,17 @@ void ResourceCache::open() {
                      bytes_);
 }
 
+std::string ResourceCache::Lease::name() const {
+  return entry_ ? entry_->dir.filename().string() : std::string();
+}
+
 std::optional<ResourceCache::Lease> ResourceCache::acquire(const CacheKey& key) {
+  return acquire_by_name(key.dir_name());
+}
+
+std::optional<ResourceCache::Lease> ResourceCache::acquire_by_name(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto it = entries_.find(key.dir_name());
+  auto it = entries_.find(name);
   if (it == entries_.end()) return std::nullopt;
   auto& e = it->second;
   ++e->holders;

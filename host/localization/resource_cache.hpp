@@ -56,6 +56,8 @@ class ResourceCache {
     ~Lease();
     // The entry's content: a file, or the directory an archive was unpacked into.
     const std::filesystem::path& content() const;
+    // The entry's name (CacheKey::dir_name()): what acquire_by_name() takes back after a restart.
+    std::string name() const;
     explicit operator bool() const { return entry_ != nullptr; }
 
    private:
@@ -78,6 +80,9 @@ class ResourceCache {
 
   // A hit: the entry, now held and marked used. nullopt on a miss.
   std::optional<Lease> acquire(const CacheKey& key);
+  // The same by entry name (Lease::name()), for a restarted ECM taking back what its live engines
+  // held; nullopt when no such entry is in the cache.
+  std::optional<Lease> acquire_by_name(const std::string& name);
 
   // A new empty dir under the cache's staging area (same file system as the entries, so moving
   // into the cache is a rename). The caller removes it when it is done with it.

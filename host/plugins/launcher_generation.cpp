@@ -35,8 +35,12 @@ auto counted(PluginCallStats* stats, Fn&& fn) -> decltype(fn()) {
 
 LauncherGeneration::LauncherGeneration(std::shared_ptr<PluginLibrary> library,
                                        const sdk::PluginConfig& config, std::uint64_t generation,
-                                       std::shared_ptr<PluginCallStats> stats)
-    : library_(std::move(library)), generation_(generation), stats_(std::move(stats)) {
+                                       std::shared_ptr<PluginCallStats> stats,
+                                       std::shared_ptr<PluginCallRunner> runner)
+    : library_(std::move(library)),
+      generation_(generation),
+      stats_(std::move(stats)),
+      runner_(std::move(runner)) {
   const std::string who = "plugin '" + library_->name + "' " + library_->version;
   auto load_error = [&](const std::string& m) { throw PluginLoadError(who + ": " + m); };
   // The [ecm] table is the host's: read here, taken out of what the plugin sees.
@@ -47,10 +51,13 @@ LauncherGeneration::LauncherGeneration(std::shared_ptr<PluginLibrary> library,
     if (!d || d->count() <= 0) load_error("[ecm] " + key + " = '" + value + "' is not a duration");
     if (key == "launch_timeout") {
       host_settings_.launch_timeout = *d;
+    } else if (key == "call_timeout") {
+      host_settings_.call_timeout = *d;
     } else if (key == "heartbeat_timeout") {
       host_settings_.heartbeat_timeout = *d;
     } else {
-      load_error("[ecm] has no key '" + key + "' (known: launch_timeout, heartbeat_timeout)");
+      load_error("[ecm] has no key '" + key +
+                 "' (known: launch_timeout, heartbeat_timeout, call_timeout)");
     }
   }
   auto* create = library_->descriptor->create_launcher;
@@ -82,7 +89,8 @@ void LauncherGeneration::validate(const sdk::LaunchRequest& request) const {
     auto failed = [&](const std::string& m) {
       throw EcmException(ErrorCode::kPluginFailed, who + " validate " + m);
     };
-    sdk::Status status = guarded([&] { return plugin_->validate(request); }, failed);
+    sdk::Status status =
+        within([plugin = plugin_, request] { return plugin->validate(request); }, failed);
     if (!status.ok()) {
       const auto& e = status.error();
       throw EcmException(code_of(e), e.message.empty()
@@ -99,8 +107,8 @@ sdk::LaunchSpec LauncherGeneration::build(const sdk::LaunchRequest& request,
     auto failed = [&](const std::string& m) {
       throw EcmException(ErrorCode::kPluginFailed, who + " build " + m);
     };
-    sdk::Result<sdk::LaunchSpec> result =
-        guarded([&] { return plugin_->build(request, context); }, failed);
+    sdk::Result<sdk::LaunchSpec> result = within(
+        [plugin = plugin_, request, context] { return plugin->build(request, context); }, failed);
     if (!result.ok()) {
       const auto& e = result.error();
       throw EcmException(code_of(e), who + ": " + e.message);
@@ -124,7 +132,9 @@ sdk::ReadinessRule LauncherGeneration::readiness(const sdk::LaunchRequest& reque
     auto failed = [&](const std::string& m) {
       throw EcmException(ErrorCode::kPluginFailed, who + " readiness " + m);
     };
-    sdk::ReadinessRule rule = guarded([&] { return plugin_->readiness(request, context); }, failed);
+    sdk::ReadinessRule rule =
+        within([plugin = plugin_, request, context] { return plugin->readiness(request, context); },
+               failed);
     try {
       validate_readiness_rule(rule);
     } catch (const EcmException& e) {
@@ -142,7 +152,7 @@ std::vector<sdk::PortRequest> LauncherGeneration::ports(const sdk::LaunchRequest
     auto failed = [&](const std::string& m) {
       throw EcmException(ErrorCode::kPluginFailed, who + " ports " + m);
     };
-    auto ports = guarded([&] { return plugin_->ports(request); }, failed);
+    auto ports = within([plugin = plugin_, request] { return plugin->ports(request); }, failed);
     try {
       core::validate_port_requests(ports);
     } catch (const EcmException& e) {
@@ -161,7 +171,7 @@ std::vector<sdk::ResourceSpec> LauncherGeneration::resources(
       throw EcmException(ErrorCode::kPluginFailed,
                          "plugin '" + library_->name + "' resources " + m);
     };
-    return guarded([&] { return plugin_->resources(request); }, failed);
+    return within([plugin = plugin_, request] { return plugin->resources(request); }, failed);
   });
 }
 

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "ecm/sdk/launcher.hpp"
+#include "plugins/plugin_call.hpp"
+#include "plugins/plugin_call_runner.hpp"
 #include "plugins/plugin_library.hpp"
 
 namespace ecm::host {
@@ -20,6 +22,8 @@ namespace ecm::host {
 struct LauncherHostSettings {
   std::chrono::milliseconds launch_timeout{0};     // 0: the request's, the rule's or the node's
   std::chrono::milliseconds heartbeat_timeout{0};  // 0: heartbeats not required
+  // How long one call into the plugin (validate, build...) may take; 0: the node's default.
+  std::chrono::milliseconds call_timeout{0};
 };
 
 // Calls into launcher plugins per request (validate, build, readiness, ports) and the ones that
@@ -35,7 +39,8 @@ class LauncherGeneration {
   // Creates the plugin's launcher with its config. Throws PluginLoadError when the plugin throws,
   // returns null, or names an invalid engine type. `stats`, when set, counts the request calls.
   LauncherGeneration(std::shared_ptr<PluginLibrary> library, const sdk::PluginConfig& config,
-                     std::uint64_t generation, std::shared_ptr<PluginCallStats> stats = nullptr);
+                     std::uint64_t generation, std::shared_ptr<PluginCallStats> stats = nullptr,
+                     std::shared_ptr<PluginCallRunner> runner = nullptr);
 
   const std::string& engine_type() const { return engine_type_; }
   const std::vector<std::string>& engine_versions() const { return engine_versions_; }
@@ -60,6 +65,16 @@ class LauncherGeneration {
   std::vector<sdk::ResourceSpec> resources(const sdk::LaunchRequest& request) const;
 
  private:
+  // A call into the plugin with the call timeout, on the runner (guarded_within).
+  template <class Fn, class OnError>
+  auto within(Fn fn, OnError&& on_error) const {
+    const auto timeout =
+        host_settings_.call_timeout.count() > 0
+            ? host_settings_.call_timeout
+            : (runner_ ? runner_->default_timeout() : std::chrono::milliseconds(0));
+    return guarded_within(runner_.get(), timeout, std::move(fn), on_error);
+  }
+
   std::shared_ptr<PluginLibrary> library_;
   std::shared_ptr<sdk::LauncherPlugin> plugin_;  // its deleter holds library_ too
   LauncherHostSettings host_settings_;
@@ -67,6 +82,7 @@ class LauncherGeneration {
   std::vector<std::string> engine_versions_;
   std::uint64_t generation_;
   std::shared_ptr<PluginCallStats> stats_;
+  std::shared_ptr<PluginCallRunner> runner_;  // null: calls are made on the caller's thread
 };
 
 }  // namespace ecm::host

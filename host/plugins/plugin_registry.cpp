@@ -89,8 +89,8 @@ PluginLoadOutcome PluginRegistry::load_locked(const std::string& name,
   fresh.library = library;
   fresh.generation = generation;
   if (library->kinds & sdk::kLauncherKind) {
-    fresh.launcher =
-        std::make_shared<const LauncherGeneration>(library, config, generation, call_stats_);
+    fresh.launcher = std::make_shared<const LauncherGeneration>(library, config, generation,
+                                                                call_stats_, call_runner_);
   }
   if (library->kinds & sdk::kHookKind)
     fresh.hook = std::make_shared<const HookGeneration>(library, config);

@@ -106,6 +106,11 @@ class PluginRegistry {
 
   // Calls into the launchers this registry made, and their failures, since it was created.
   const PluginCallStats& call_stats() const { return *call_stats_; }
+  // Calls into launchers made from now on give up after `timeout` (a plugin's [ecm] call_timeout
+  // wins); 0: no deadline, calls are made on the caller's thread. Set before plugins load.
+  void set_call_timeout(std::chrono::milliseconds timeout) {
+    call_runner_ = timeout.count() > 0 ? std::make_shared<PluginCallRunner>(timeout) : nullptr;
+  }
 
  private:
   struct Loaded {
@@ -146,6 +151,7 @@ class PluginRegistry {
   mutable std::vector<Retired> retired_;               // pruned when listed
   // Shared: a generation pinned by a running engine may outlive the registry's map entry.
   std::shared_ptr<PluginCallStats> call_stats_ = std::make_shared<PluginCallStats>();
+  std::shared_ptr<PluginCallRunner> call_runner_;
 };
 
 }  // namespace ecm::host

@@ -32,8 +32,9 @@ void ECMMetricsService::on_status(core::EngineStatus from, const core::EngineCon
     ++launches_started_;
     return;
   }
-  // Each engine leaves Starting once: that move says how its launch went.
-  if (from == S::kStarting) {
+  // Each engine leaves Starting once: that move says how its launch went. One the previous run
+  // left Starting and this run found gone counts for neither (its launch was not this run's).
+  if (from == S::kStarting && record.stop_reason != core::kStopReasonEcmRestart) {
     if (core::is_available(to)) {
       ++launches_succeeded_;
       failures_in_a_row_ = 0;

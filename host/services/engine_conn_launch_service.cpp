@@ -113,7 +113,12 @@ EngineConnLaunchService::EngineConnLaunchService(LaunchSettings settings, Plugin
           io,
           [this](const std::string& id) -> std::optional<core::Clock::time_point> {
             auto e = engines_.get(id);
-            return e ? e->last_heartbeat : std::nullopt;
+            if (!e) return std::nullopt;
+            // A re-adopted engine could not reach the stopped ECM: its silence counts from then.
+            auto beat = e->last_heartbeat;
+            auto rt = engines_.runtime(id);
+            if (rt && rt->adopted_at && (!beat || *beat < *rt->adopted_at)) beat = rt->adopted_at;
+            return beat;
           },
           [this](const std::string& id, std::chrono::milliseconds silent) {
             on_loop(id, [&] {
@@ -396,6 +401,24 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     prep.runtime.launch_timeout = timeout;
     prep.runtime.heartbeat_timeout = admin.heartbeat_timeout;
     engines_.set_runtime(id, prep.runtime);
+    // Stored before the spawn: an ECM killed between the spawn and the next write still finds
+    // how to supervise the process (it finds the process itself by ECM_ENGINE_ID).
+    const bool ready_at_spawn =
+        rule.kind == sdk::ReadinessRule::Kind::kProcessAlive && rule.alive_for.count() == 0;
+    engines_.update(id, [&](core::EngineConn& e) {
+      auto& sv = e.supervision;
+      sv.boot_id = settings_.boot_id;
+      sv.stop_signal = prep.runtime.stop_signal;
+      sv.stop_grace = prep.runtime.stop_grace;
+      sv.launch_timeout = timeout;
+      sv.heartbeat_timeout = admin.heartbeat_timeout;
+      if (!ready_at_spawn) sv.readiness = rule;
+      std::lock_guard lock(holdings_mu_);
+      if (auto it = holdings_.find(id); it != holdings_.end()) {
+        for (const auto& lease : it->second)
+          sv.cache_entries.push_back(lease.name());
+      }
+    });
     auto started = processes_.start(
         spec, [this, id](int, const core::ExitStatus& exit) { on_exit(id, exit); });
     prep.sockets.clear();  // the engine has its own copies now
@@ -406,6 +429,7 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     engines_.update(id, [&](core::EngineConn& e) {
       e.pid = started.pid;
       e.started_at = core::Clock::now();
+      e.supervision.start_time = started.start_time;
     });
     if (event_sink_) {
       auto launched = core::engine_event(sdk::EventKind::kEngineLaunched, record);
@@ -421,8 +445,7 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     auto now = engines_.get(id);
     if (now && now->status == core::EngineStatus::kShuttingDown) {
       processes_.stop(started.pid, prep.runtime.stop_signal, prep.runtime.stop_grace);
-    } else if (rule.kind == sdk::ReadinessRule::Kind::kProcessAlive &&
-               rule.alive_for.count() == 0) {
+    } else if (ready_at_spawn) {
       mark_ready(id, core::EngineStatus::kRunning);
     } else {
       readiness_.watch(id, rule, timeout, record.log_dir);
@@ -530,6 +553,62 @@ void EngineConnLaunchService::on_exit(const std::string& engine_id, const core::
     log("engines")->error("[{}] ended ({}) but its record could not be written: {}", engine_id,
                           core::describe_exit(exit), e.what());
   }
+}
+
+}  // namespace ecm::host
+
+namespace ecm::host {
+
+bool EngineConnLaunchService::adopt(const core::EngineConn& record,
+                                    ResourceLocalizationService::Holdings holdings) {
+  const std::string id = record.id;
+  const auto& sv = record.supervision;
+  EngineRuntime runtime;
+  runtime.stop_signal = sv.stop_signal;
+  runtime.stop_grace = sv.stop_grace.count() > 0 ? sv.stop_grace : settings_.default_stop_grace;
+  runtime.launch_timeout = sv.launch_timeout;
+  runtime.heartbeat_timeout = sv.heartbeat_timeout;
+  runtime.adopted_at = core::Clock::now();
+  // The generation serving the engine's type now holds it (the one that built it went with the
+  // old process); none when the plugin is no longer loaded: the engine is still watched and
+  // stopped, which needs no plugin.
+  try {
+    runtime.plugin_pin = registry_.launcher_for(record.engine_type, record.engine_version);
+  } catch (const std::exception&) {
+  }
+  // Before the process is watched: its exit, even at once, finds everything to release.
+  resources_.adopt(id, record.resources, core::is_available(record.status));
+  std::vector<int> ports;
+  for (const auto& [name, port] : record.ports)
+    ports.push_back(port);
+  ports_.adopt(id, ports);
+  if (!holdings.empty()) {
+    std::lock_guard lock(holdings_mu_);
+    holdings_[id] = std::move(holdings);
+  }
+  engines_.set_runtime(id, runtime);
+  if (!processes_.adopt(record.pid, sv.start_time,
+                        [this, id](int, const core::ExitStatus& exit) { on_exit(id, exit); })) {
+    release(id);
+    return false;
+  }
+  if (record.status == core::EngineStatus::kStarting) {
+    if (!sv.readiness) {
+      mark_ready(id, core::EngineStatus::kRunning);
+    } else {
+      // What is left of its launch timeout, counted from its spawn.
+      const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
+          core::Clock::now() - record.started_at.value_or(record.created_at));
+      const auto left = std::max(sv.launch_timeout - since, std::chrono::milliseconds(1000));
+      readiness_.watch(id, *sv.readiness, left, record.log_dir);
+    }
+  } else if (core::is_available(record.status) && sv.heartbeat_timeout.count() > 0) {
+    heartbeats_.watch(id, sv.heartbeat_timeout);
+  } else if (record.status == core::EngineStatus::kShuttingDown) {
+    // It was being stopped when the ECM went away: the stop goes on, with its whole grace.
+    processes_.stop(record.pid, runtime.stop_signal, runtime.stop_grace);
+  }
+  return true;
 }
 
 }  // namespace ecm::host

@@ -37,6 +37,7 @@ struct LaunchSettings {
   // against this policy. Unset: engines run as the ECM's own user; the request's user is recorded.
   std::optional<core::UserPolicy> run_as_user;
   std::string port_host = "127.0.0.1";  // where engine ports (sockets, reserved) are bound
+  std::string boot_id;  // the kernel's, kept in each record: a restarted ECM compares it
 };
 
 struct LaunchOptions {
@@ -66,6 +67,12 @@ class EngineConnLaunchService {
   // Starting (or an available state) -> `status` (an available state); the first time, the
   // engine's resources become used. False when the transition is not legal.
   bool mark_ready(const std::string& engine_id, core::EngineStatus status);
+
+  // Takes back a live engine of an earlier run of the ECM (EngineConnRecoveryService): its
+  // resources, ports and cache entries (`holdings`) held again, its process watched (recognised
+  // by pid and start time), its readiness, heartbeat or stop resumed. The record must be in the
+  // table already. False, with nothing held, when its process is not there any more.
+  bool adopt(const core::EngineConn& record, ResourceLocalizationService::Holdings holdings);
 
   // ECM_CALLBACK_ADDRESS given to engines launched from now on.
   void set_callback_address(const std::string& address);

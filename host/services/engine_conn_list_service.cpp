@@ -1,5 +1,7 @@
 #include "services/engine_conn_list_service.hpp"
 
+#include <stdexcept>
+
 #include "ecm/core/engine_exit.hpp"
 #include "util/log.hpp"
 
@@ -41,6 +43,15 @@ std::pair<core::EngineConn, bool> EngineConnListService::add_unless_ticket_known
   engines_[record.id] = Entry{record, std::nullopt};
   notify(record.status, record);
   return {record, true};
+}
+
+void EngineConnListService::restore(const core::EngineConn& record) {
+  std::lock_guard lock(mu_);
+  if (engines_.count(record.id) != 0) {
+    throw std::logic_error("engine " + record.id + " restored twice");
+  }
+  if (!record.ticket_id.empty()) by_ticket_[record.ticket_id] = record.id;
+  engines_[record.id] = Entry{record, std::nullopt};
 }
 
 std::optional<core::EngineConn> EngineConnListService::get(const std::string& id) const {

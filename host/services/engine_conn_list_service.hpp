@@ -33,6 +33,8 @@ struct EngineRuntime {
   std::chrono::milliseconds stop_grace{0};
   std::chrono::milliseconds launch_timeout{0};
   std::chrono::milliseconds heartbeat_timeout{0};  // 0: heartbeats not required
+  // Set when a restarted ECM re-adopted the engine: heartbeats are not expected from before.
+  std::optional<std::chrono::system_clock::time_point> adopted_at;
 };
 
 class EngineConnListService {
@@ -56,6 +58,11 @@ class EngineConnListService {
   // Inserts `record` unless its ticket id is already known; returns the record in the table and
   // whether it is the new one. Atomic: two launches with one ticket make one engine.
   std::pair<core::EngineConn, bool> add_unless_ticket_known(const core::EngineConn& record);
+
+  // Puts a record read back from the store into the table as it is: no write, no observer (it is
+  // not a change). For the recovery at start, before anything else uses the table. A known id
+  // is a logic error.
+  void restore(const core::EngineConn& record);
 
   std::optional<core::EngineConn> get(const std::string& id) const;
   std::optional<core::EngineConn> find_by_ticket(const std::string& ticket_id) const;

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -26,7 +28,7 @@ using core::EcmException;
 using core::ErrorCode;
 
 // The columns of `engines`, in the order every statement binds and reads them.
-constexpr std::array<std::string_view, 32> kColumns{
+constexpr std::array<std::string_view, 40> kColumns{
     "id",
     "ticket_id",
     "user",
@@ -59,8 +61,19 @@ constexpr std::array<std::string_view, 32> kColumns{
     "ports",
     "unhealthy_reason",
     "updated_at",
+    // schema 2
+    "process_start_time",
+    "boot_id",
+    "stop_signal",
+    "stop_grace_ms",
+    "launch_timeout_ms",
+    "heartbeat_timeout_ms",
+    "readiness",
+    "cache_entries",
 };
 
+// Schema 1, as the first ECM created it; a fresh file is made by running it and then every
+// migration, so a new store and a migrated one are the same by construction.
 constexpr const char* kCreateEngines = R"sql(
 CREATE TABLE engines (
   id              TEXT PRIMARY KEY NOT NULL,
@@ -96,6 +109,22 @@ CREATE TABLE engines (
   unhealthy_reason TEXT NOT NULL,
   updated_at      INTEGER NOT NULL
 ))sql";
+
+// kMigrations[i] takes the schema from version i + 1 to i + 2. Only ever appended to.
+constexpr std::array<const char*, 1> kMigrations{
+    // 2: what a restarted ECM needs to re-adopt an engine (core::Supervision).
+    R"sql(
+ALTER TABLE engines ADD COLUMN process_start_time INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE engines ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE engines ADD COLUMN stop_signal INTEGER NOT NULL DEFAULT 15;
+ALTER TABLE engines ADD COLUMN stop_grace_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE engines ADD COLUMN launch_timeout_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE engines ADD COLUMN heartbeat_timeout_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE engines ADD COLUMN readiness TEXT NOT NULL DEFAULT '';
+ALTER TABLE engines ADD COLUMN cache_entries TEXT NOT NULL DEFAULT '[]';
+)sql",
+};
+static_assert(kMigrations.size() + 1 == EngineStateStore::kSchemaVersion);
 
 std::string column_list() {
   std::string out;
@@ -140,6 +169,75 @@ std::string to_json(const std::map<std::string, int>& m) {
   for (const auto& [k, v] : m)
     o[k] = v;
   return boost::json::serialize(o);
+}
+
+std::string to_json(const std::vector<std::string>& v) {
+  boost::json::array a;
+  for (const auto& s : v)
+    a.emplace_back(s);
+  return boost::json::serialize(a);
+}
+
+// The readiness rule as a JSON object; empty text for none.
+std::string readiness_to_json(const std::optional<sdk::ReadinessRule>& rule) {
+  if (!rule) return {};
+  boost::json::object o;
+  o["kind"] = static_cast<int>(rule->kind);
+  o["alive_for_ms"] = rule->alive_for.count();
+  o["port"] = rule->port;
+  o["stream"] = rule->stream;
+  o["pattern"] = rule->pattern;
+  o["timeout_ms"] = rule->timeout.count();
+  return boost::json::serialize(o);
+}
+
+EcmException bad_column(const std::string& id, const char* column, const std::string& why) {
+  return EcmException(ErrorCode::kInternal,
+                      "state store: engine " + id + ": bad " + column + " (" + why + ")");
+}
+
+std::optional<sdk::ReadinessRule> readiness_from_json(std::string_view text,
+                                                      const std::string& id) {
+  if (text.empty()) return std::nullopt;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) throw bad_column(id, "readiness", "not a JSON object");
+  const auto& o = v.get_object();
+  auto integer = [&](const char* key) -> std::int64_t {
+    const auto* f = o.if_contains(key);
+    if (!f || !f->is_int64()) throw bad_column(id, "readiness", std::string("no integer ") + key);
+    return f->get_int64();
+  };
+  auto text_of = [&](const char* key) -> std::string {
+    const auto* f = o.if_contains(key);
+    if (!f || !f->is_string()) throw bad_column(id, "readiness", std::string("no string ") + key);
+    return std::string(f->get_string());
+  };
+  sdk::ReadinessRule r;
+  const auto kind = integer("kind");
+  if (kind < 0 || kind > static_cast<int>(sdk::ReadinessRule::Kind::kLogLine)) {
+    throw bad_column(id, "readiness", "unknown kind " + std::to_string(kind));
+  }
+  r.kind = static_cast<sdk::ReadinessRule::Kind>(kind);
+  r.alive_for = std::chrono::milliseconds(integer("alive_for_ms"));
+  r.port = static_cast<int>(integer("port"));
+  r.stream = text_of("stream");
+  r.pattern = text_of("pattern");
+  r.timeout = std::chrono::milliseconds(integer("timeout_ms"));
+  return r;
+}
+
+std::vector<std::string> strings_from_json(std::string_view text, const std::string& id,
+                                           const char* column) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) throw bad_column(id, column, "not a JSON array");
+  std::vector<std::string> out;
+  for (const auto& item : v.get_array()) {
+    if (!item.is_string()) throw bad_column(id, column, "an item is not a string");
+    out.emplace_back(item.get_string());
+  }
+  return out;
 }
 
 // A JSON object of strings (labels, properties) or of ints (ports), as the store wrote it.
@@ -244,6 +342,13 @@ StateStoreTooNewError::StateStoreTooNewError(const std::filesystem::path& path, 
                        " but this ECM knows versions up to " + std::to_string(known) +
                        ": a newer ECM wrote it; refusing to open it (the file is left as it is)") {}
 
+StateStoreDamagedError::StateStoreDamagedError(const std::filesystem::path& path,
+                                               const std::string& problem)
+    : EcmException(ErrorCode::kInternal,
+                   "state store " + path.string() + " is damaged (" + problem +
+                       "): refusing to start with it; the file is left as it is. Move it aside "
+                       "to start with an empty store (its engines are then not re-adopted)") {}
+
 void EngineStateStore::CloseDb::operator()(sqlite3* db) const {
   sqlite3_close_v2(db);
 }
@@ -267,10 +372,21 @@ EngineStateStore::EngineStateStore(const std::filesystem::path& path) : path_(pa
       sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   db_.reset(db);  // even a failed open allocates a handle, which holds the message
   if (rc != SQLITE_OK) fail("cannot open " + path_.string());
-  // The version is checked before anything that writes: switching to WAL rewrites the header.
-  check_version();
+  // A file that is not a database, or one with damaged pages, is refused before anything writes to
+  // it: whatever can still be read from it is the administrator's to rescue.
+  try {
+    // The version is checked before anything that writes: switching to WAL rewrites the header.
+    check_version();
+    check_integrity();
+  } catch (const StateStoreTooNewError&) {
+    throw;
+  } catch (const StateStoreDamagedError&) {
+    throw;
+  } catch (const EcmException& e) {
+    throw StateStoreDamagedError(path_, e.what());
+  }
   configure();
-  create_schema();
+  create_or_migrate();
   upsert_ = prepare(upsert_sql());
   delete_ = prepare("DELETE FROM engines WHERE id = ?1");
   log("store")->info("state store {} open (schema version {}, WAL)", path_.string(),
@@ -324,25 +440,48 @@ void EngineStateStore::configure() {
   exec("PRAGMA foreign_keys = ON");
 }
 
-void EngineStateStore::create_schema() {
-  // IMMEDIATE takes the write lock first, so two processes opening a fresh file cannot both
-  // decide to create the schema.
+void EngineStateStore::create_or_migrate() {
+  // IMMEDIATE takes the write lock first, so two processes opening one file cannot both decide to
+  // create or migrate the schema.
   exec("BEGIN IMMEDIATE");
   try {
     auto stmt = prepare("PRAGMA user_version");
     if (sqlite3_step(stmt.get()) != SQLITE_ROW) fail("cannot read the schema version");
-    const auto version = sqlite3_column_int64(stmt.get(), 0);
+    const auto found = sqlite3_column_int64(stmt.get(), 0);
     stmt.reset();
-    if (version > kSchemaVersion) throw StateStoreTooNewError(path_, version, kSchemaVersion);
-    if (version == 0) {
-      exec(kCreateEngines);
-      exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+    if (found > kSchemaVersion) throw StateStoreTooNewError(path_, found, kSchemaVersion);
+    if (found == 0) exec(kCreateEngines);
+    for (auto v = std::max<std::int64_t>(found, 1); v < kSchemaVersion; ++v) {
+      exec(kMigrations[static_cast<std::size_t>(v - 1)]);
     }
+    if (found != kSchemaVersion) exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
     exec("COMMIT");
+    if (found != 0 && found != kSchemaVersion) {
+      log("store")->info("state store {} migrated from schema version {} to {}", path_.string(),
+                         found, kSchemaVersion);
+    }
   } catch (...) {
     sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
+}
+
+void EngineStateStore::check_integrity() const {
+  // quick_check reads every page and checks the b-trees (not index contents against tables,
+  // which integrity_check adds at several times the cost); a few ms for thousands of engines.
+  auto stmt = prepare("PRAGMA quick_check");
+  std::string problems;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    const auto* line = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
+    const std::string text = line ? line : "";
+    if (text == "ok") continue;
+    if (problems.size() < 400) problems += (problems.empty() ? "" : "; ") + text;
+  }
+  if (rc != SQLITE_DONE) {
+    problems += (problems.empty() ? "" : "; ") + std::string(sqlite3_errmsg(db_.get()));
+  }
+  if (!problems.empty()) throw StateStoreDamagedError(path_, problems);
 }
 
 void EngineStateStore::put(const core::EngineConn& r) {
@@ -351,6 +490,8 @@ void EngineStateStore::put(const core::EngineConn& r) {
   const std::string properties = to_json(r.properties);
   const std::string ports = to_json(r.ports);
   const std::string status(core::to_string(r.status));
+  const std::string readiness = readiness_to_json(r.supervision.readiness);
+  const std::string cache_entries = to_json(r.supervision.cache_entries);
 
   std::lock_guard lock(mu_);
   auto* stmt = upsert_.get();
@@ -389,6 +530,15 @@ void EngineStateStore::put(const core::EngineConn& r) {
   b.text(ports);
   b.text(r.unhealthy_reason);
   b.integer(to_ms(core::Clock::now()));
+  const auto& sv = r.supervision;
+  b.integer(static_cast<std::int64_t>(sv.start_time));
+  b.text(sv.boot_id);
+  b.integer(sv.stop_signal);
+  b.integer(sv.stop_grace.count());
+  b.integer(sv.launch_timeout.count());
+  b.integer(sv.heartbeat_timeout.count());
+  b.text(readiness);
+  b.text(cache_entries);
   if (b.rc() != SQLITE_OK) fail("cannot write engine " + r.id);
   if (b.bound() != static_cast<int>(kColumns.size())) {
     throw EcmException(ErrorCode::kInternal, "state store: bound " + std::to_string(b.bound()) +
@@ -454,6 +604,16 @@ std::vector<core::EngineConn> EngineStateStore::load_all() const {
     r.run_as_uid = c.optional_int<std::uint32_t>();
     r.ports = from_json<int>(c.text(), r.id, "ports");
     r.unhealthy_reason = c.text();
+    c.integer();  // updated_at
+    auto& sv = r.supervision;
+    sv.start_time = static_cast<std::uint64_t>(c.integer());
+    sv.boot_id = c.text();
+    sv.stop_signal = static_cast<int>(c.integer());
+    sv.stop_grace = std::chrono::milliseconds(c.integer());
+    sv.launch_timeout = std::chrono::milliseconds(c.integer());
+    sv.heartbeat_timeout = std::chrono::milliseconds(c.integer());
+    sv.readiness = readiness_from_json(c.text(), r.id);
+    sv.cache_entries = strings_from_json(c.text(), r.id, "cache_entries");
     out.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) fail("cannot read the engines");

@@ -3,7 +3,7 @@
 // with their machine: the file must survive a crash of the ECM, not a power cut. Hence WAL with
 // synchronous=NORMAL, where a commit is a write to the WAL file and no fsync (≈ 20 µs).
 //
-// The schema (user_version 1), one row per engine:
+// The schema (user_version 2; version 1 files are migrated at open), one row per engine:
 //   engines(id TEXT PRIMARY KEY, ticket_id, user, engine_type, engine_version TEXT,
 //           labels, properties TEXT (JSON objects), status TEXT (core::to_string),
 //           pid INTEGER, work_dir, log_dir TEXT,
@@ -12,7 +12,12 @@
 //           plugin_version TEXT, memory_bytes, cores, instances INTEGER, token,
 //           service_address, last_message TEXT, reported_pid INTEGER,
 //           last_heartbeat INTEGER NULL (ms), run_as_uid INTEGER NULL, ports TEXT (JSON object
-//           name -> port), unhealthy_reason TEXT, updated_at INTEGER (ms, time of the write))
+//           name -> port), unhealthy_reason TEXT, updated_at INTEGER (ms, time of the write),
+//           -- 2: core::Supervision, what a restarted ECM needs to re-adopt the engine
+//           process_start_time INTEGER, boot_id TEXT, stop_signal, stop_grace_ms,
+//           launch_timeout_ms, heartbeat_timeout_ms INTEGER, readiness TEXT (JSON object or
+//           empty), cache_entries TEXT (JSON array of cache entry names))
+// At open the file's pages are checked (PRAGMA quick_check) before anything writes to it.
 #pragma once
 
 #include <cstdint>
@@ -37,12 +42,20 @@ class StateStoreTooNewError : public core::EcmException {
   StateStoreTooNewError(const std::filesystem::path& path, std::int64_t found, std::int64_t known);
 };
 
+// The file is not a database, or its pages are damaged. It is refused and left as it is: what can
+// still be read from it is the administrator's to rescue, and a start must not overwrite it.
+class StateStoreDamagedError : public core::EcmException {
+ public:
+  StateStoreDamagedError(const std::filesystem::path& path, const std::string& problem);
+};
+
 class EngineStateStore {
  public:
-  static constexpr std::int64_t kSchemaVersion = 1;
+  static constexpr std::int64_t kSchemaVersion = 2;
 
   // Opens `path`, creating it (mode 0600: records hold the engines' callback tokens) and its
-  // schema if absent. Throws StateStoreTooNewError for a newer schema, core::EcmException
+  // schema if absent, migrating an older schema. Throws StateStoreTooNewError for a newer schema,
+  // StateStoreDamagedError for a file that fails the integrity check, core::EcmException
   // (kInternal, "state store: ...") for anything SQLite refuses.
   explicit EngineStateStore(const std::filesystem::path& path);
   ~EngineStateStore();
@@ -73,7 +86,8 @@ class EngineStateStore {
 
   void check_version() const;
   void configure();
-  void create_schema();
+  void check_integrity() const;
+  void create_or_migrate();
   StatementPtr prepare(const std::string& sql) const;
   void exec(const std::string& sql) const;
   [[noreturn]] void fail(const std::string& what) const;

@@ -162,6 +162,7 @@ std::string EcmProcess::generated_config() const {
   if (options_.stop_on_shutdown) {
     c << "stop_on_shutdown = " << (*options_.stop_on_shutdown ? "true" : "false") << "\n";
   }
+  c << options_.engines_toml;
   c << "\n[users]\n" << options_.users_toml;
   c << "\n[log]\nlevel = " << toml_string(options_.log_level) << "\n";
   if (!options_.extra_toml.empty()) c << "\n" << options_.extra_toml << "\n";
@@ -178,6 +179,9 @@ std::string EcmProcess::daemon_stderr() const {
 
 void EcmProcess::start() {
   const fs::path bin = fs::path(ECM_BIN_DIR) / "ecm";
+  // A daemon killed with SIGKILL leaves its address file: the new one must not be read for it.
+  std::error_code stale;
+  fs::remove(state_dir() / "ecm.address", stale);
   pid_ =
       spawn({bin.string(), "--config", config_path().string()}, dir_ / "ecm.stdout", stderr_path());
   const auto address_file = state_dir() / "ecm.address";
@@ -220,8 +224,33 @@ ProcessResult EcmProcess::start_expecting_failure(std::chrono::milliseconds time
   return r;
 }
 
+void EcmProcess::track_listed_engines() {
+  try {
+    auto c = connect();
+    std::vector<api::EngineConn> all;
+    (*c)->listEngineConns(all, api::EngineConnFilter{});
+    for (const auto& e : all) {
+      const bool live =
+          e.status != api::EngineStatus::SUCCESS && e.status != api::EngineStatus::FAILED;
+      if (live && e.__isset.pid && e.pid > 0) tracked_groups_.push_back(e.pid);
+    }
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the daemon may be gone already
+  }
+}
+
+void EcmProcess::kill_hard() {
+  if (pid_ <= 0) return;
+  track_listed_engines();
+  client_.reset();
+  kill(pid_, SIGKILL);
+  wait_child(pid_, 10s);
+  pid_ = -1;
+}
+
 int EcmProcess::terminate_and_wait(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -999;
+  // Engines left running (stop_on_shutdown off) are still caught by the safety net.
+  track_listed_engines();
   client_.reset();
   kill(pid_, SIGTERM);
   int code = wait_child(pid_, timeout);
@@ -232,15 +261,7 @@ int EcmProcess::terminate_and_wait(std::chrono::milliseconds timeout) {
 EcmProcess::~EcmProcess() {
   if (pid_ > 0) {
     // Remember every engine's group, so the safety net below catches what the daemon left.
-    try {
-      auto c = connect();
-      std::vector<api::EngineConn> all;
-      (*c)->listEngineConns(all, api::EngineConnFilter{});
-      for (const auto& e : all) {
-        if (e.__isset.pid && e.pid > 0) tracked_groups_.push_back(e.pid);
-      }
-    } catch (...) {  // NOLINT(bugprone-empty-catch): the daemon may be gone already
-    }
+    track_listed_engines();
     client_.reset();
     kill(pid_, SIGTERM);
     wait_child(pid_, 30s);
@@ -248,6 +269,10 @@ EcmProcess::~EcmProcess() {
   // Only groups with a member working under this daemon's dir: a pid listed here may have been
   // recycled since its engine ended (pid_max is small), and the new group is someone else's.
   const std::string mine = dir_.string() + "/";
+  // Once each: daemons restarted many times (the soak) list the same engines again and again.
+  std::sort(tracked_groups_.begin(), tracked_groups_.end());
+  tracked_groups_.erase(std::unique(tracked_groups_.begin(), tracked_groups_.end()),
+                        tracked_groups_.end());
   for (int pgid : tracked_groups_) {
     if (pgid <= 1) continue;
     for (pid_t member : group_members(pgid)) {
@@ -332,6 +357,73 @@ std::vector<std::string> launch_concurrently(
   for (auto& t : threads)
     t.join();
   return errors;
+}
+
+namespace {
+
+bool is_live_record(const api::EngineConn& e) {
+  return e.status != api::EngineStatus::SUCCESS && e.status != api::EngineStatus::FAILED;
+}
+
+}  // namespace
+
+std::map<std::string, int> engine_processes(const EcmProcess& ecm) {
+  std::map<std::string, int> out;
+  const std::string root = "ECM_WORK_DIR=" + ecm.work_root().string() + "/";
+  for (const auto& dir : fs::directory_iterator("/proc")) {
+    const auto name = dir.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(dir.path() / "environ", std::ios::binary);
+    std::string var, id;
+    bool ours = false;
+    while (std::getline(in, var, '\0')) {
+      if (var.rfind(root, 0) == 0) ours = true;
+      if (var.rfind("ECM_ENGINE_ID=", 0) == 0) id = var.substr(14);
+    }
+    const int pid = std::stoi(name);
+    if (ours && !id.empty() && ecm::test::leads_live_group(pid)) out[id] = pid;
+  }
+  return out;
+}
+
+std::vector<std::string> recovery_violations(EcmProcess& ecm) {
+  std::vector<std::string> bad;
+  std::vector<api::EngineConn> listed;
+  ecm.client().listEngineConns(listed, api::EngineConnFilter{});
+  std::map<std::string, api::EngineConn> table;
+  for (auto& e : listed)
+    table[e.id] = e;
+  auto running = engine_processes(ecm);
+  std::set<int> pids;
+  int live = 0;
+  for (const auto& [id, e] : table) {
+    if (!is_live_record(e)) {
+      if (e.status == api::EngineStatus::FAILED && e.failure_reason.empty()) {
+        bad.push_back(id + ": Failed without a reason");
+      }
+      if (running.count(id) != 0) bad.push_back(id + ": ended in the table but its process runs");
+      continue;
+    }
+    ++live;
+    auto it = running.find(id);
+    if (it == running.end()) {
+      bad.push_back(id + ": live in the table, no process");
+    } else if (it->second != e.pid) {
+      bad.push_back(id + ": table pid " + std::to_string(e.pid) + ", process " +
+                    std::to_string(it->second));
+    }
+    if (!pids.insert(e.pid).second) bad.push_back(id + ": pid counted twice");
+  }
+  for (const auto& [id, pid] : running) {
+    if (table.count(id) == 0) bad.push_back(id + ": orphan process " + std::to_string(pid));
+  }
+  api::NodeResources res;
+  ecm.client().getResources(res);
+  if (res.used.instances + res.locked.instances != live) {
+    bad.push_back("ledger holds " + std::to_string(res.used.instances + res.locked.instances) +
+                  " instances for " + std::to_string(live) + " live engines");
+  }
+  return bad;
 }
 
 api::LaunchRequest shell_request(const std::string& user, const std::string& command) {

@@ -36,7 +36,11 @@ struct EcmOptions {
   // Written to <conf_dir>/NAME.toml, for any plugin.
   std::map<std::string, std::string> plugin_toml;
   std::string stop_grace = "10s";
-  std::optional<bool> stop_on_shutdown;
+  // Most tests want their engines gone with the daemon; the recovery tests set false or unset
+  // (the daemon's default: leave them for the next start).
+  std::optional<bool> stop_on_shutdown = true;
+  // More keys of the [engines] table.
+  std::string engines_toml;
   std::string log_level = "info";
   // The [users] table. Tests run as root in CI, where "auto" would switch to the requested
   // user: by default engines run as the test's own user, and the run-as-user tests say otherwise.
@@ -83,6 +87,8 @@ class EcmProcess {
   ProcessResult start_expecting_failure(std::chrono::milliseconds timeout = 15s);
   // SIGTERMs the daemon and waits for it: its exit code (-signal if killed), -1000 on timeout.
   int terminate_and_wait(std::chrono::milliseconds timeout = 30s);
+  // SIGKILL, as a crash: nothing of the daemon's shutdown runs. Its engines stay tracked.
+  void kill_hard();
 
   api::EngineConnManagerServiceClient& client() { return **client_; }
   std::unique_ptr<EcmClient> connect() const { return std::make_unique<EcmClient>(host_, port_); }
@@ -116,6 +122,7 @@ class EcmProcess {
 
  private:
   std::string generated_config() const;
+  void track_listed_engines();
 
   EcmOptions options_;
   std::filesystem::path dir_;
@@ -144,6 +151,16 @@ class EngineCallbackClient {
 // what each launch threw ("" for those that succeeded).
 std::vector<std::string> launch_concurrently(const EcmProcess& ecm, int n,
                                              const std::function<api::LaunchRequest(int)>& request);
+
+// The session leaders on this machine whose environment names an engine of `ecm` (ECM_WORK_DIR
+// under its work root): engine id -> pid. What actually runs, whatever the ECM believes.
+std::map<std::string, int> engine_processes(const EcmProcess& ecm);
+
+// What is wrong between the daemon's table and what runs: a live record without its process (or
+// with another pid), an engine process without a live record (an orphan), a pid twice, a Failed
+// record without a reason, a ledger holding other than one instance per live engine. Empty: the
+// invariants a recovery must keep all hold.
+std::vector<std::string> recovery_violations(EcmProcess& ecm);
 
 // The environment of an engine that ran `env` first thing (its stdout), once it is there.
 std::map<std::string, std::string> engine_environment(const api::EngineConn& engine);

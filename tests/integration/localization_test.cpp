@@ -421,3 +421,40 @@ TEST(Localization, ManyConcurrentLaunchesOfOneResourceFetchItOnce) {
 
 }  // namespace
 }  // namespace ecm::itest
+
+namespace ecm::itest {
+
+TEST(Localization, AReadoptedEngineStillHoldsItsCacheEntriesAfterAnEcmCrash) {
+  Node node;
+  const auto sha = node.put("lib.jar", std::string(4096, 'j'));
+  const auto used = node.ecm->launch(
+      with(shell_request("alice", "sleep 600"), {resource(node.uri("lib.jar"), sha)}));
+  const auto ended = node.put("other", "x");
+  const auto e = node.ecm->launch(
+      with(shell_request("alice", "exit 0"), {resource(node.uri("other"), ended)}));
+  node.ecm->wait_for_status(e.id, api::EngineStatus::SUCCESS);
+  node.ecm->kill_hard();
+  node.ecm->start();
+  // The entry the live engine links to is held again: a prune of everything unused spares it.
+  auto pruned = node.ecm->run_ecmctl({"--json", "cache", "prune", "--all"});
+  ASSERT_EQ(pruned.exit_code, 0) << pruned.err;
+  EXPECT_EQ(json::parse(pruned.out).at("kept_in_use").as_int64(), 1);
+  EXPECT_EQ(json::parse(pruned.out).at("removed").as_int64(), 1);
+  const auto cache = node.cache();
+  ASSERT_EQ(cache.entries.size(), 1u);
+  EXPECT_EQ(cache.entries[0].sha256, sha);
+  EXPECT_EQ(cache.entries[0].in_use, 1);
+  EXPECT_EQ(read_file(fs::path(used.work_dir) / "lib.jar"), std::string(4096, 'j'));
+  // When the engine ends, the entry is released like any other.
+  api::StopRequest stop;
+  stop.__set_engine_id(used.id);
+  api::StopResult result;
+  node.ecm->client().stopEngineConn(result, stop);
+  node.ecm->wait_for_status(used.id, api::EngineStatus::SUCCESS);
+  EXPECT_TRUE(eventually([&] {
+    auto c = node.cache();
+    return c.entries.size() == 1 && c.entries[0].in_use == 0;
+  }));
+}
+
+}  // namespace ecm::itest

@@ -84,6 +84,46 @@ TEST(Plugins, Launch_MisbehavingPluginFailsTypedAndTheDaemonKeepsServing) {
   EXPECT_FALSE(fs::exists(ecm.dir().parent_path() / "evil"));
 }
 
+TEST(Plugins, Launch_AHangingPluginCallTimesOutAndTheDaemonKeepsServing) {
+  EcmOptions o;
+  o.test_plugins = {"misbehaving"};
+  o.enabled = std::vector<std::string>{"shell", "misbehaving"};
+  o.plugin_toml["misbehaving"] = "[ecm]\ncall_timeout = \"500ms\"\n";
+  EcmProcess ecm(o);
+  for (const std::string mode : {"hang", "hang_validate"}) {
+    SCOPED_TRACE(mode);
+    api::LaunchRequest req;
+    req.__set_user("alice");
+    req.__set_engine_type("misbehaving");
+    req.__set_ticket_id("hang-" + mode);
+    req.__set_properties({{"mode", mode}});
+    const auto began = std::chrono::steady_clock::now();
+    auto error = ecm_error_of([&] {
+      api::EngineConn e;
+      ecm.client().launchEngineConn(e, req);
+    });
+    const auto took = std::chrono::steady_clock::now() - began;
+    ASSERT_TRUE(error.has_value()) << "accepted";
+    EXPECT_EQ(error->code, api::ErrorCode::PLUGIN_FAILED) << error->message;
+    EXPECT_NE(error->message.find("did not return within 500ms"), std::string::npos)
+        << error->message;
+    EXPECT_LT(took, 5s);
+    // Nothing held: the resources are back, and other launches go on, even of the same plugin.
+    api::NodeResources res;
+    ecm.client().getResources(res);
+    EXPECT_EQ(res.locked.instances, 0);
+    EXPECT_EQ(ecm.launch(shell_request("bob", "sleep 600")).status, api::EngineStatus::RUNNING);
+    api::LaunchRequest ok = req;
+    ok.__set_ticket_id("ok-" + mode);
+    ok.__set_properties({{"mode", "ok"}});
+    EXPECT_EQ(ecm.launch(ok).status, api::EngineStatus::RUNNING);
+  }
+  // A clean stop is not held up by the calls still hanging in the plugin.
+  const auto began = std::chrono::steady_clock::now();
+  EXPECT_EQ(ecm.terminate_and_wait(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 15s);
+}
+
 void expect_start_refused(EcmProcess& ecm, const std::vector<std::string>& in_stderr) {
   const auto r = ecm.start_expecting_failure();
   EXPECT_NE(r.exit_code, 0);

@@ -407,3 +407,33 @@ TEST(RmReporting, ThreeEcmsUnderOneRmLaunchesSpreadByLoadAndStopsShowWithinTwoIn
 
 }  // namespace
 }  // namespace ecm::itest
+
+namespace ecm::itest {
+
+TEST(RmReporting, AfterAnEcmCrashTheRmHearsWhichEnginesDiedAndWhichLiveOn) {
+  RmSimProcess rm;
+  rm.start();
+  EcmOptions o = reporting_to(rm.address());
+  o.stop_on_shutdown.reset();
+  EcmProcess ecm(o);
+  const auto id = ecm_id_of(ecm);
+  auto lives = ecm.launch(shell_request("alice", "sleep 600"));
+  auto dies = ecm.launch(shell_request("alice", "sleep 600"));
+  auto status_at_rm = [&](const std::string& engine) -> std::string {
+    auto v = rm.ecm(id);
+    if (v.empty() || !v.at("engines").as_object().contains(engine)) return "";
+    return std::string(v.at("engines").at(engine).as_string());
+  };
+  ASSERT_TRUE(eventually([&] { return status_at_rm(dies.id) == "Running"; }, 10s)) << rm.log();
+  ecm.kill_hard();
+  kill(-dies.pid, SIGKILL);
+  ASSERT_TRUE(wait_group_gone(dies.pid));
+  ecm.start();
+  // The restarted ECM reports as the same node: the dead engine ended, the live one still there.
+  EXPECT_EQ(ecm_id_of(ecm), id);
+  ASSERT_TRUE(eventually([&] { return status_at_rm(dies.id) == "Failed"; }, 10s)) << rm.log();
+  EXPECT_EQ(status_at_rm(lives.id), "Running") << rm.log();
+  EXPECT_TRUE(eventually([&] { return rm.state_of(id) == "alive"; }, 10s)) << rm.log();
+}
+
+}  // namespace ecm::itest

@@ -4,11 +4,14 @@
 //   garbage     build() returns a spec with a relative executable
 //   escape      build() asks for a file outside the work dir
 //   refuse      build() returns an internal error
+//   hang        build() never returns (sleeps an hour)
 //   ok          a valid spec running /bin/sleep 600
-// validate() throws when mode is `throw_validate`.
+// validate() throws when mode is `throw_validate` and never returns when it is `hang_validate`.
 #include <ecm/sdk/sdk.hpp>
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 namespace {
 
@@ -20,6 +23,7 @@ class Misbehaving final : public LauncherPlugin {
   std::vector<std::string> engine_versions() const override { return {"1", "2"}; }
   Status validate(const LaunchRequest& r) const override {
     if (mode(r) == "throw_validate") throw std::runtime_error("validate exploded");
+    if (mode(r) == "hang_validate") std::this_thread::sleep_for(std::chrono::hours(1));
     return {};
   }
   Result<LaunchSpec> build(const LaunchRequest& r, const LaunchContext&) const override {
@@ -27,6 +31,7 @@ class Misbehaving final : public LauncherPlugin {
     if (m == "throw") throw std::runtime_error("build exploded");
     if (m == "throw_int") throw 42;
     if (m == "refuse") return internal_error("backend unavailable");
+    if (m == "hang") std::this_thread::sleep_for(std::chrono::hours(1));
     LaunchSpec spec;
     spec.executable = "/bin/sleep";
     spec.argv = {"/bin/sleep", "600"};

@@ -33,6 +33,19 @@ inline std::vector<int> live_group_members(int pgid) {
   return live;
 }
 
+// Whether `pid` is alive (not a zombie) and leads its own process group.
+inline bool leads_live_group(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size()) return false;
+  char state = line[close + 2];
+  int ppid = 0, pgrp = 0;
+  if (std::sscanf(line.c_str() + close + 3, "%d %d", &ppid, &pgrp) != 2) return false;
+  return pgrp == pid && state != 'Z' && state != 'X';
+}
+
 inline int live_processes_in_group(int pgid) {
   return static_cast<int>(live_group_members(pgid).size());
 }

@@ -41,6 +41,8 @@ const std::map<std::string, std::string>& one_key_configs() {
       {"plugins.enabled", "[plugins]\nenabled = [\"shell\"]"},
       {"plugins.watch", "[plugins]\nwatch = true"},
       {"plugins.watch_debounce", "[plugins]\nwatch_debounce = \"2s\""},
+      {"plugins.call_timeout", "[plugins]\ncall_timeout = \"5s\""},
+      {"engines.boot_id_file", "[engines]\nboot_id_file = \"/tmp/boot-id\""},
       {"events.queue_capacity", "[events]\nqueue_capacity = 100"},
       {"cache.dir", "[cache]\ndir = \"/srv/cache\""},
       {"cache.max_size", "[cache]\nmax_size = \"1GiB\""},

@@ -54,7 +54,7 @@ TEST(EngineConnListService, FinishRecordsExitOnceAndDropsThePluginPin) {
   EngineConnListService s;
   s.add_unless_ticket_known(record("ec-1", ""));
   auto pin = std::make_shared<int>(1);
-  s.set_runtime("ec-1", EngineRuntime{pin, 15, std::chrono::seconds(1)});
+  s.set_runtime("ec-1", EngineRuntime{pin, 15, std::chrono::seconds(1), {}, {}, std::nullopt});
   s.transition("ec-1", S::kRunning);
   EXPECT_EQ(pin.use_count(), 2);
   core::ExitStatus exit;

@@ -84,6 +84,21 @@ core::EngineConn full_record() {
   e.run_as_uid = 4'000'000'000u;  // above INT32_MAX: a uid is unsigned
   e.ports = {{"http", 31001}, {"debug", 31002}};
   e.unhealthy_reason = "no heartbeat for 30s";
+  e.supervision.start_time = 123456789012ull;
+  e.supervision.boot_id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+  e.supervision.stop_signal = 2;
+  e.supervision.stop_grace = std::chrono::milliseconds(2500);
+  e.supervision.launch_timeout = std::chrono::milliseconds(60000);
+  e.supervision.heartbeat_timeout = std::chrono::milliseconds(30000);
+  sdk::ReadinessRule rule;
+  rule.kind = sdk::ReadinessRule::Kind::kLogLine;
+  rule.stream = "stderr";
+  rule.pattern = "ready \\d+ \"quoted\"";
+  rule.timeout = std::chrono::milliseconds(9000);
+  rule.alive_for = std::chrono::milliseconds(5);
+  rule.port = 8080;
+  e.supervision.readiness = rule;
+  e.supervision.cache_entries = {"pub-abc", "usr-alice-def.d"};
   return e;
 }
 
@@ -128,6 +143,23 @@ void expect_same(const core::EngineConn& a, const core::EngineConn& b) {
   EXPECT_EQ(a.run_as_uid, b.run_as_uid);
   EXPECT_EQ(a.ports, b.ports);
   EXPECT_EQ(a.unhealthy_reason, b.unhealthy_reason);
+  const auto &x = a.supervision, &y = b.supervision;
+  EXPECT_EQ(x.start_time, y.start_time);
+  EXPECT_EQ(x.boot_id, y.boot_id);
+  EXPECT_EQ(x.stop_signal, y.stop_signal);
+  EXPECT_EQ(x.stop_grace, y.stop_grace);
+  EXPECT_EQ(x.launch_timeout, y.launch_timeout);
+  EXPECT_EQ(x.heartbeat_timeout, y.heartbeat_timeout);
+  ASSERT_EQ(x.readiness.has_value(), y.readiness.has_value());
+  if (x.readiness) {
+    EXPECT_EQ(x.readiness->kind, y.readiness->kind);
+    EXPECT_EQ(x.readiness->alive_for, y.readiness->alive_for);
+    EXPECT_EQ(x.readiness->port, y.readiness->port);
+    EXPECT_EQ(x.readiness->stream, y.readiness->stream);
+    EXPECT_EQ(x.readiness->pattern, y.readiness->pattern);
+    EXPECT_EQ(x.readiness->timeout, y.readiness->timeout);
+  }
+  EXPECT_EQ(x.cache_entries, y.cache_entries);
 }
 
 std::string row_status(SqliteProbe& db, const std::string& id) {
@@ -222,7 +254,7 @@ TEST(EngineStateStore, UsesWalWithSynchronousNormalAndAPrivateFile) {
   // journal_mode=WAL is a property of the file: another connection sees it.
   SqliteProbe db(path, true);
   EXPECT_EQ(db.value("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.value("PRAGMA user_version"), "1");
+  EXPECT_EQ(db.value("PRAGMA user_version"), std::to_string(EngineStateStore::kSchemaVersion));
   // synchronous, busy_timeout and foreign_keys belong to the connection: ask the store's own.
   EXPECT_EQ(store.pragma("synchronous"), "1") << "1 is NORMAL";
   EXPECT_EQ(store.pragma("foreign_keys"), "1");
@@ -242,7 +274,7 @@ TEST(EngineStateStore, RefusesANewerSchemaAndLeavesTheFileAsItWas) {
   ASSERT_EQ(sqlite3_exec(raw,
                          "CREATE TABLE engines_v2 (id TEXT PRIMARY KEY, doc TEXT);"
                          "INSERT INTO engines_v2 VALUES ('ec-1', '{}');"
-                         "PRAGMA user_version = 2;",
+                         "PRAGMA user_version = 3;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(raw);
@@ -255,32 +287,119 @@ TEST(EngineStateStore, RefusesANewerSchemaAndLeavesTheFileAsItWas) {
   } catch (const StateStoreTooNewError& e) {
     EXPECT_EQ(e.code(), core::ErrorCode::kInternal);
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("schema version 2"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("up to 1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("schema version 3"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("up to 2"), std::string::npos) << msg;
     EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
   }
   EXPECT_TRUE(bytes_of(path) == before) << "the refused file was modified";
   SqliteProbe db(path, true);
   EXPECT_EQ(db.value("PRAGMA journal_mode"), "delete") << "the refused file was switched to WAL";
-  EXPECT_EQ(db.value("PRAGMA user_version"), "2");
+  EXPECT_EQ(db.value("PRAGMA user_version"), "3");
 }
 
-TEST(EngineStateStore, ANonDatabaseFileIsAnInternalErrorWithSqlitesMessage) {
+TEST(EngineStateStore, ANonDatabaseFileIsRefusedAsDamagedAndLeftAsItWas) {
   TempDir dir;
   const auto path = dir.path() / "ecm.db";
   {
     std::ofstream out(path);
     out << std::string(4096, 'x');
   }
+  const auto before = bytes_of(path);
   try {
     EngineStateStore store(path);
     FAIL() << "garbage was opened as a store";
-  } catch (const core::EcmException& e) {
+  } catch (const StateStoreDamagedError& e) {
     EXPECT_EQ(e.code(), core::ErrorCode::kInternal);
     const std::string msg = e.what();
-    EXPECT_EQ(msg.rfind("state store: ", 0), 0u) << msg;
+    EXPECT_EQ(msg.rfind("state store " + path.string() + " is damaged", 0), 0u) << msg;
     EXPECT_NE(msg.find("not a database"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("left as it is"), std::string::npos) << msg;
   }
+  EXPECT_TRUE(bytes_of(path) == before);
+}
+
+TEST(EngineStateStore, DamagedPagesFailTheIntegrityCheckAndTheFileIsKept) {
+  TempDir dir;
+  const auto path = dir.path() / "ecm.db";
+  {
+    EngineStateStore store(path);
+    for (int i = 0; i < 200; ++i) {
+      auto r = full_record();
+      r.id = "ec-" + std::to_string(1000 + i);
+      r.last_message = std::string(300, static_cast<char>('a' + i % 26));
+      store.put(r);
+    }
+  }
+  {
+    // Checkpointed into the main file at close; now overwrite the middle of it (b-tree pages).
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 * 3);
+    const std::string junk(4096 * 4, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  const auto before = bytes_of(path);
+  try {
+    EngineStateStore store(path);
+    FAIL() << "a damaged store was opened";
+  } catch (const StateStoreDamagedError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("is damaged"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(bytes_of(path) == before) << "the refused file was modified";
+}
+
+TEST(EngineStateStore, ASchemaOneFileIsMigratedKeepingItsRows) {
+  TempDir dir;
+  const auto path = dir.path() / "ecm.db";
+  // A file exactly as the first ECM wrote it: schema 1, one engine.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, R"sql(
+CREATE TABLE engines (
+  id TEXT PRIMARY KEY NOT NULL, ticket_id TEXT NOT NULL, user TEXT NOT NULL,
+  engine_type TEXT NOT NULL, engine_version TEXT NOT NULL, labels TEXT NOT NULL,
+  properties TEXT NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, work_dir TEXT NOT NULL,
+  log_dir TEXT NOT NULL, created_at INTEGER NOT NULL, started_at INTEGER, ended_at INTEGER,
+  exit_code INTEGER, exit_signal INTEGER, failure_reason TEXT NOT NULL, stop_reason TEXT NOT NULL,
+  plugin_name TEXT NOT NULL, plugin_version TEXT NOT NULL, memory_bytes INTEGER NOT NULL,
+  cores INTEGER NOT NULL, instances INTEGER NOT NULL, token TEXT NOT NULL,
+  service_address TEXT NOT NULL, last_message TEXT NOT NULL, reported_pid INTEGER NOT NULL,
+  last_heartbeat INTEGER, run_as_uid INTEGER, ports TEXT NOT NULL,
+  unhealthy_reason TEXT NOT NULL, updated_at INTEGER NOT NULL);
+INSERT INTO engines VALUES ('ec-old', 't-1', 'alice', 'shell', '', '{"a":"b"}', '{}', 'Running',
+  4321, '/w/alice/ec-old', '/w/alice/ec-old/logs', 1700000000000, 1700000000100, NULL, NULL,
+  NULL, '', '', 'shell', '0.3', 268435456, 0, 1, 'tok', '', '', 0, NULL, NULL, '{}', '', 1);
+PRAGMA user_version = 1;)sql",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+
+  {
+    EngineStateStore store(path);
+    auto all = store.load_all();
+    ASSERT_EQ(all.size(), 1u);
+    const auto& r = all.front();
+    EXPECT_EQ(r.id, "ec-old");
+    EXPECT_EQ(r.status, S::kRunning);
+    EXPECT_EQ(r.pid, 4321);
+    EXPECT_EQ(r.labels, (std::map<std::string, std::string>{{"a", "b"}}));
+    EXPECT_EQ(r.resources.memory_bytes, 268435456u);
+    // Columns new in schema 2 come back with their defaults: nothing to recognise the process by.
+    EXPECT_EQ(r.supervision.start_time, 0u);
+    EXPECT_EQ(r.supervision.boot_id, "");
+    EXPECT_EQ(r.supervision.stop_signal, 15);
+    EXPECT_FALSE(r.supervision.readiness);
+    EXPECT_TRUE(r.supervision.cache_entries.empty());
+    auto next = r;
+    next.supervision.boot_id = "b";
+    store.put(next);
+  }
+  SqliteProbe db(path, true);
+  EXPECT_EQ(db.value("PRAGMA user_version"), std::to_string(EngineStateStore::kSchemaVersion));
+  EXPECT_EQ(db.value("SELECT boot_id FROM engines WHERE id = 'ec-old'"), "b");
+  // Opened again: already current, nothing to migrate, nothing lost.
+  EngineStateStore again(path);
+  EXPECT_EQ(again.load_all().size(), 1u);
 }
 
 TEST(EngineStateStore, ListServiceWritesEachChangeToTheFileBeforeReturning) {

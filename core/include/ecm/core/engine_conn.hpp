@@ -6,14 +6,30 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "ecm/core/engine_status.hpp"
 #include "ecm/core/resources.hpp"
 #include "ecm/sdk/event.hpp"
+#include "ecm/sdk/readiness.hpp"
 
 namespace ecm::core {
 
 using Clock = std::chrono::system_clock;
+
+// What a restarted ECM needs to take a live engine back: how to recognise its process (a pid alone
+// may have been recycled), how to stop it, what it waits for, and what it holds.
+struct Supervision {
+  std::uint64_t start_time = 0;  // /proc/<pid>/stat field 22 of the engine's process at spawn
+  std::string boot_id;           // the kernel's boot id then: after a reboot no pid is the engine
+  int stop_signal = 15;
+  std::chrono::milliseconds stop_grace{0};
+  std::chrono::milliseconds launch_timeout{0};
+  std::chrono::milliseconds heartbeat_timeout{0};  // 0: heartbeats not required
+  std::optional<sdk::ReadinessRule> readiness;     // what Starting waits for (unset: alive)
+  std::vector<std::string> cache_entries;          // the cache entries its resource links use
+};
 
 struct EngineConn {
   std::string id;
@@ -52,7 +68,12 @@ struct EngineConn {
   // Set while the engine is overdue with its heartbeat (its plugin requires them); cleared by the
   // next heartbeat. Empty: healthy as far as the ECM knows.
   std::string unhealthy_reason;
+  Supervision supervision;
 };
+
+// The stop reason of an engine a restarted ECM found ended (or never started): its launch was
+// the previous run's, so it says nothing of how this node launches now.
+inline constexpr std::string_view kStopReasonEcmRestart = "ECM restart";
 
 // An event of `kind` about engine `e`, its id, user and engine type filled in.
 sdk::Event engine_event(sdk::EventKind kind, const EngineConn& e);

@@ -53,6 +53,9 @@ class PortReservations {
   // the range has too few, kLaunchFailed when no range is configured.
   std::vector<int> reserve(const std::string& engine_id, std::size_t count,
                            const std::string& host);
+  // Marks the ports of a re-adopted engine that lie in the range as its own again (the engine
+  // holds them); ports outside the range (sockets the ECM bound for it) are not reservations.
+  void adopt(const std::string& engine_id, const std::vector<int>& ports);
   // Frees the engine's ports; a second call is a no-op.
   void release(const std::string& engine_id);
   std::size_t in_use() const;

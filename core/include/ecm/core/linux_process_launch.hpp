@@ -69,6 +69,12 @@ class LinuxProcessEngineConnLaunch {
   // Throws EcmException(kLaunchFailed) naming the step that failed (open log, chdir, exec...).
   StartedProcess start(const ProcessSpec& spec, ExitHandler on_exit);
 
+  // Watches a process this ECM did not start (or started before it restarted): the engine `pid`
+  // whose /proc start time is `start_time` and which leads its own process group. False when no
+  // such process is there (gone, or the pid now belongs to another process). Its exit reaches
+  // `on_exit` like a started one's, with an unknown status: only its parent can reap it.
+  bool adopt(int pid, std::uint64_t start_time, ExitHandler on_exit);
+
   // Sends `signal` to the process group, then SIGKILL after `grace` if it is still there.
   // A zero grace sends SIGKILL at once. Returns false when the pid is not (or no longer) ours.
   bool stop(int pid, int signal, std::chrono::milliseconds grace);
@@ -88,6 +94,13 @@ class LinuxProcessEngineConnLaunch {
 
 // Reads field 22 (start time in clock ticks since boot) of /proc/<pid>/stat; nullopt if gone.
 std::optional<std::uint64_t> read_process_start_time(int pid);
+// Whether `pid` has exited and waits to be reaped by its parent (state Z).
+bool is_zombie(int pid);
+// The kernel's boot id (/proc/sys/kernel/random/boot_id by default); empty if unreadable.
+std::string read_boot_id(const std::string& file = "/proc/sys/kernel/random/boot_id");
+// The process leading its own group whose environment holds exactly `entry` ("KEY=value"), among
+// those this process may read; nullopt if none.
+std::optional<int> find_session_leader_with_env(const std::string& entry);
 // Reads field 5 (process group id) of /proc/<pid>/stat; nullopt if gone.
 std::optional<int> read_process_group(int pid);
 

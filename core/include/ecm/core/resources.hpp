@@ -38,6 +38,10 @@ class ResourceLedger {
   // Admits `amount` for the engine (locked). Throws EcmException(kInsufficientResources) naming
   // what is short; then nothing is locked. Admitting an engine already held is a logic error.
   void lock(const std::string& engine_id, const Resource& amount);
+  // Takes back what an engine re-adopted after a restart holds, as locked or as used. Never
+  // refused: the engine exists whatever the capacity says now (a smaller capacity in the new
+  // config leaves less, possibly nothing, for new engines). Adopting twice is a logic error.
+  void adopt(const std::string& engine_id, const Resource& amount, bool used);
   // locked -> used, when the engine becomes available. False if the engine holds nothing locked.
   bool mark_used(const std::string& engine_id);
   // Gives back whatever the engine holds. True the first time, false after (released once).
