@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up like run.sh, then runs every test: the unit and integration tests (ctest), the same unit
-# tests under ASan+UBSan in build-asan/, the concurrent parts under TSan in build-tsan/, and the
-# clang-format check. Exits non-zero on any failure.
+# tests under ASan+UBSan in build-asan/, the concurrent parts under TSan in build-tsan/, the fuzz
+# targets for 30 s each in build-fuzz/, and the clang-format check. Exits non-zero on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -23,6 +23,9 @@ echo "== concurrent parts under TSan (build-tsan/)"
 ECM_TARGETS=ecm_unit_tests "$root/scripts/setup.sh" "$root/build-tsan" -DECM_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$root/build-tsan/bin/ecm_unit_tests" \
   --gtest_filter='EngineConnListService.*:ResourceLedger.*:PluginRegistryTest.*:HeartbeatMonitorTest.*:ECMHealthService.*:ECMMetricsService.*:ECMEventListenerBus.*:ResourceCacheTest.*'
+
+echo "== fuzzers (build-fuzz/)"
+"$root/scripts/fuzz.sh" 30
 
 echo "== clang-format"
 "$root/scripts/format.sh" --check
