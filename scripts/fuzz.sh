@@ -54,8 +54,10 @@ for t in "${targets[@]}"; do
   # New inputs go to $work/$dir (the first dir); the repo's corpus is read only.
   dict=()
   [ -f "$root/tests/fuzz/$dir.dict" ] && dict=(-dict="$root/tests/fuzz/$dir.dict")
-  "$build/$name" "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 \
-    -artifact_prefix="$build/artifacts/$name-" "$work/$dir" "$corpus/$dir" >"$work/$name.log" 2>&1 &
+  # The targets' own temp dirs go under $work too (TMPDIR): removed even when a target crashes.
+  TMPDIR=$work "$build/$name" "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" \
+    -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-" "$work/$dir" "$corpus/$dir" \
+    >"$work/$name.log" 2>&1 &
   pids+=($!)
 done
 
@@ -78,8 +80,8 @@ if [ "$failed" -eq 0 ] && [ "$update" -eq 1 ]; then
   for t in "${targets[@]}"; do
     name=${t%%:*} dir=${t#*:}
     # New edges only (not new hit counts of known ones): the corpus stays small.
-    "$build/$name" "${limits[@]}" -merge=1 -use_counters=0 "$corpus/$dir" "$work/$dir" \
-      >"$work/$name.merge.log" 2>&1
+    TMPDIR=$work "$build/$name" "${limits[@]}" -merge=1 -use_counters=0 "$corpus/$dir" \
+      "$work/$dir" >"$work/$name.merge.log" 2>&1
     echo "fuzz: $name: corpus/$dir has $(find "$corpus/$dir" -type f | wc -l) files"
   done
 fi

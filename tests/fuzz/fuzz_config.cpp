@@ -66,8 +66,9 @@ namespace fs = std::filesystem;
 class BaseDir {
  public:
   BaseDir() {
-    char tmpl[] = "/tmp/ecm-fuzz-conf-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) std::abort();
+    // Under $TMPDIR: scripts/fuzz.sh points it at its work dir, removed even after a crash.
+    std::string tmpl = (fs::temp_directory_path() / "ecm-fuzz-conf-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
     path_ = tmpl;
     write("token", "s3cret-token\n", 0600);
     write("token-readable", "s3cret-token", 0644);

@@ -102,8 +102,9 @@ void round_trip(const T& decoded) {
 class LogDir {
  public:
   LogDir() {
-    char tmpl[] = "/tmp/ecm-fuzz-logs-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) finding("cannot make a temp dir");
+    // Under $TMPDIR: scripts/fuzz.sh points it at its work dir, removed even after a crash.
+    std::string tmpl = (fs::temp_directory_path() / "ecm-fuzz-logs-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) finding("cannot make a temp dir");
     path_ = tmpl;
     write("stdout.2", "2026-11-28 boot\nold line\n");
     write("stdout.1", "2026-11-28 start\n  detail one\n  detail two\nERROR failed\n");
