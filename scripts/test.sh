@@ -17,12 +17,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== concurrent parts under TSan (build-tsan/)"
 # The engine table, the resource ledger, the plugin registry, the heartbeat monitor, the health
-# and metrics services, the event bus and the resource cache are shared between the Thrift threads
-# and the event loop. The process launcher is left out: its vfork-style child shares the parent's
-# memory by design, which TSan cannot model.
+# and metrics services, the event bus, the resource cache and the plugin call runner are shared
+# between the Thrift threads and the event loop. The process launcher is left out: its vfork-style
+# child shares the parent's memory by design, which TSan cannot model.
 ECM_TARGETS=ecm_unit_tests "$root/scripts/setup.sh" "$root/build-tsan" -DECM_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$root/build-tsan/bin/ecm_unit_tests" \
-  --gtest_filter='EngineConnListService.*:ResourceLedger.*:PluginRegistryTest.*:HeartbeatMonitorTest.*:ECMHealthService.*:ECMMetricsService.*:ECMEventListenerBus.*:ResourceCacheTest.*'
+  --gtest_filter='EngineConnListService.*:ResourceLedger.*:PluginRegistryTest.*:HeartbeatMonitorTest.*:ECMHealthService.*:ECMMetricsService.*:ECMEventListenerBus.*:ResourceCacheTest.*:PluginCallRunner.*'
 
 echo "== fuzzers (build-fuzz/)"
 "$root/scripts/fuzz.sh" 30

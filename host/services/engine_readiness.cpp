@@ -9,10 +9,10 @@
 
 #include <cerrno>
 #include <fstream>
-#include <regex>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
+#include <boost/regex.hpp>
 
 #include "ecm/core/errors.hpp"
 
@@ -43,6 +43,9 @@ bool port_accepts(int port) {
 
 }  // namespace
 
+// The cost of a search bounded by Boost.Regex grows with the square of the pattern's length.
+constexpr std::size_t kMaxReadinessPattern = 256;
+
 struct EngineReadinessWatcher::Watch {
   Watch(boost::asio::io_context& io, std::string id, sdk::ReadinessRule r, std::string log)
       : engine_id(std::move(id)),
@@ -50,12 +53,17 @@ struct EngineReadinessWatcher::Watch {
         log_path(std::move(log)),
         deadline(io),
         poll_timer(io) {
-    if (rule.kind == sdk::ReadinessRule::Kind::kLogLine) pattern = std::regex(rule.pattern);
+    if (rule.kind == sdk::ReadinessRule::Kind::kLogLine) {
+      pattern = boost::regex(rule.pattern, boost::regex::ECMAScript | boost::regex::optimize);
+    }
   }
   std::string engine_id;
   sdk::ReadinessRule rule;
   std::string log_path;
-  std::regex pattern;
+  // Boost.Regex, not std::regex: the line is the engine's and the pattern may come from a request;
+  // its matcher gives up past a bound on its steps (a line that costs that much does not match)
+  // where std::regex would backtrack without end on the event loop.
+  boost::regex pattern;
   std::uint64_t offset = 0;  // how far the log was read
   std::string partial;       // a line not yet ended by '\n'
   boost::asio::steady_timer deadline;
@@ -108,9 +116,12 @@ bool EngineReadinessWatcher::holds(Watch& w) {
     std::size_t start = 0;
     for (auto nl = w.partial.find('\n'); nl != std::string::npos;
          nl = w.partial.find('\n', start)) {
-      if (std::regex_search(w.partial.begin() + static_cast<std::ptrdiff_t>(start),
-                            w.partial.begin() + static_cast<std::ptrdiff_t>(nl), w.pattern)) {
-        return true;
+      try {
+        if (boost::regex_search(w.partial.begin() + static_cast<std::ptrdiff_t>(start),
+                                w.partial.begin() + static_cast<std::ptrdiff_t>(nl), w.pattern)) {
+          return true;
+        }
+      } catch (const std::runtime_error&) {  // NOLINT(bugprone-empty-catch): too costly a line
       }
       start = nl + 1;
     }
@@ -174,9 +185,12 @@ void validate_readiness_rule(const sdk::ReadinessRule& rule) {
     case K::kLogLine:
       if (rule.stream != "stdout" && rule.stream != "stderr") bad("stream '" + rule.stream + "'");
       if (rule.pattern.empty()) bad("empty pattern");
+      if (rule.pattern.size() > kMaxReadinessPattern) {
+        bad("pattern longer than " + std::to_string(kMaxReadinessPattern) + " bytes");
+      }
       try {
-        std::regex check(rule.pattern);
-      } catch (const std::regex_error& e) {
+        boost::regex check(rule.pattern, boost::regex::ECMAScript);
+      } catch (const boost::regex_error& e) {
         bad("pattern '" + rule.pattern + "': " + e.what());
       }
       return;

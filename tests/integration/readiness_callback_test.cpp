@@ -45,6 +45,22 @@ TEST(Readiness, LogLineMarksReady) {
             api::EngineStatus::RUNNING);
 }
 
+TEST(Readiness, ABacktrackingLogPatternNeitherHangsTheEventLoopNorMatchesTooCostlyALine) {
+  EcmProcess ecm;
+  // (a*)*b against a long line of a's backtracks without end in std::regex: the event loop would
+  // spin on it and nothing else (exits, timers) would run. The costly line does not match; a
+  // later line that does match makes the engine ready.
+  auto e = ecm.launch(ready_request(
+      "printf 'a%.0s' $(seq 1 3000); echo; sleep 0.3; echo aab; sleep 600", "log:(a*)*b"));
+  EXPECT_EQ(e.status, api::EngineStatus::STARTING);
+  auto quick = ecm.launch(shell_request("bob", "exit 3"));
+  // The loop still notices another engine's exit meanwhile.
+  EXPECT_EQ(ecm.wait_for_status(quick.id, api::EngineStatus::FAILED, 5s).status,
+            api::EngineStatus::FAILED);
+  EXPECT_EQ(ecm.wait_for_status(e.id, api::EngineStatus::RUNNING, 10s).status,
+            api::EngineStatus::RUNNING);
+}
+
 TEST(Readiness, PortThatAcceptsMarksReady) {
   // A free port picked by the kernel, then given to the engine to listen on.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
