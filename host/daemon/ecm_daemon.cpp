@@ -107,6 +107,7 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 
 EcmDaemon::EcmDaemon(EcmConfig config)
     : config_(std::move(config)),
+      boot_id_(core::read_boot_id(config_.boot_id_file.string())),
       processes_(io_),
       registry_(config_.plugin_dir, config_.plugin_conf_dir, config_.state_dir / "plugins", &bus_),
       resources_(config_.capacity, config_.protected_),
@@ -115,10 +116,10 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       localization_(
           {config_.allow_unverified, {config_.max_unpacked_bytes, config_.max_archive_entries}},
           registry_, cache_),
-      launch_({config_.work_root, config_.stop_grace, config_.engine_default,
-               config_.launch_timeout, sibling_ecmctl(), run_as_user(config_), config_.port_host,
-               core::read_boot_id(config_.boot_id_file.string())},
-              registry_, engines_, resources_, processes_, ports_, io_),
+      launch_(
+          {config_.work_root, config_.stop_grace, config_.engine_default, config_.launch_timeout,
+           sibling_ecmctl(), run_as_user(config_), config_.port_host, boot_id_},
+          registry_, engines_, resources_, processes_, ports_, io_),
       kill_(engines_, processes_),
       callbacks_(engines_, launch_),
       cleanup_(cleanup_settings(config_), engines_, io_),
@@ -199,9 +200,7 @@ void EcmDaemon::start() {
   // Before anything is recovered: the RM hears of the engines that ended while the ECM was away.
   if (!config_.rm_host.empty()) make_register_service();
   // Before the event loop runs and before anything serves: the table is whole when first seen.
-  EngineConnRecoveryService(*store_, engines_, launch_, cache_,
-                            core::read_boot_id(config_.boot_id_file.string()))
-      .recover();
+  EngineConnRecoveryService(*store_, engines_, launch_, cache_, boot_id_).recover();
 
   guard_.emplace(io_.get_executor());
   for (unsigned i = 0; i < config_.io_threads; ++i) {

@@ -81,6 +81,8 @@ class EcmDaemon {
   std::string advertise_address() const;  // HOST:PORT the RM is told
 
   EcmConfig config_;
+  // The kernel's boot id, read once: new records carry it, recovery compares the stored ones.
+  const std::string boot_id_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::vector<std::thread> io_threads_;

@@ -230,9 +230,7 @@ void EcmProcess::track_listed_engines() {
     std::vector<api::EngineConn> all;
     (*c)->listEngineConns(all, api::EngineConnFilter{});
     for (const auto& e : all) {
-      const bool live =
-          e.status != api::EngineStatus::SUCCESS && e.status != api::EngineStatus::FAILED;
-      if (live && e.__isset.pid && e.pid > 0) tracked_groups_.push_back(e.pid);
+      if (is_live(e) && e.__isset.pid && e.pid > 0) tracked_groups_.push_back(e.pid);
     }
   } catch (...) {  // NOLINT(bugprone-empty-catch): the daemon may be gone already
   }
@@ -359,13 +357,9 @@ std::vector<std::string> launch_concurrently(
   return errors;
 }
 
-namespace {
-
-bool is_live_record(const api::EngineConn& e) {
+bool is_live(const api::EngineConn& e) {
   return e.status != api::EngineStatus::SUCCESS && e.status != api::EngineStatus::FAILED;
 }
-
-}  // namespace
 
 std::map<std::string, int> engine_processes(const EcmProcess& ecm) {
   std::map<std::string, int> out;
@@ -397,7 +391,7 @@ std::vector<std::string> recovery_violations(EcmProcess& ecm) {
   std::set<int> pids;
   int live = 0;
   for (const auto& [id, e] : table) {
-    if (!is_live_record(e)) {
+    if (!is_live(e)) {
       if (e.status == api::EngineStatus::FAILED && e.failure_reason.empty()) {
         bad.push_back(id + ": Failed without a reason");
       }

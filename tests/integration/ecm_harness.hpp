@@ -152,6 +152,9 @@ class EngineCallbackClient {
 std::vector<std::string> launch_concurrently(const EcmProcess& ecm, int n,
                                              const std::function<api::LaunchRequest(int)>& request);
 
+// Not ended (neither Success nor Failed): the engine still has, or may still get, a process.
+bool is_live(const api::EngineConn& e);
+
 // The session leaders on this machine whose environment names an engine of `ecm` (ECM_WORK_DIR
 // under its work root): engine id -> pid. What actually runs, whatever the ECM believes.
 std::map<std::string, int> engine_processes(const EcmProcess& ecm);

@@ -31,10 +31,6 @@ std::map<std::string, api::EngineConn> table_of(EcmProcess& ecm) {
   return out;
 }
 
-bool is_live(const api::EngineConn& e) {
-  return e.status != api::EngineStatus::SUCCESS && e.status != api::EngineStatus::FAILED;
-}
-
 api::NodeResources resources_of(EcmProcess& ecm) {
   api::NodeResources r;
   ecm.client().getResources(r);
