@@ -106,6 +106,36 @@ class TempGuard {
   std::string name_;
 };
 
+// Cuts `copy` (of `length` bytes) back to just after its last '\n' when it ends inside a line,
+// looking back at most kLineSearchBytes; returns its new length. The last copy can end mid-line
+// even when the engine writes whole lines in single write() calls: a reader may see a write that
+// spans pages half done, and the ftruncate then drops the rest. Without a newline near the end the
+// stream is not line-oriented and the copy is left as it is.
+constexpr std::uint64_t kLineSearchBytes = 64 * 1024;
+
+std::uint64_t trim_to_line_end(int copy, std::uint64_t length, const std::string& name) {
+  if (length == 0) return 0;
+  const std::uint64_t span = std::min(length, kLineSearchBytes);
+  std::vector<char> tail(static_cast<std::size_t>(span));
+  const off_t from = static_cast<off_t>(length - span);
+  std::size_t got = 0;
+  while (got < tail.size()) {
+    const ssize_t n =
+        ::pread(copy, tail.data() + got, tail.size() - got, from + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot read back the rotated copy of", name);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got != tail.size() || tail.back() == '\n') return length;
+  const auto last = std::find(tail.rbegin(), tail.rend(), '\n');
+  if (last == tail.rend()) return length;
+  const std::uint64_t keep = length - static_cast<std::uint64_t>(last - tail.rbegin());
+  if (::ftruncate(copy, static_cast<off_t>(keep)) != 0)
+    fail("cannot trim the rotated copy of", name);
+  return keep;
+}
+
 void unlink_if_present(int dir, const std::string& name) {
   if (::unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT) fail("cannot remove", name);
 }
@@ -147,7 +177,7 @@ bool rotate_if_larger_at(int dir, const std::string& name, std::uint64_t max_byt
   // The copy goes to a temp file first so NAME.1 never shows a half-made file under its name.
   const std::string tmp = "." + name + ".rotating";
   unlink_if_present(dir, tmp);  // a rotation that died half-way
-  Fd copy(::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  Fd copy(::openat(dir, tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!copy) fail("cannot create", tmp);
   TempGuard guard(dir, tmp);
   // Engines may run as another user: the copy is theirs as the live file is (mode after owner:
@@ -186,6 +216,7 @@ bool rotate_if_larger_at(int dir, const std::string& name, std::uint64_t max_byt
   const auto size = size_of(live.get(), name);
   if (size > copied) copied += copy_range(live.get(), copy.get(), copied, size - copied, name);
   if (::ftruncate(live.get(), 0) != 0) fail("cannot truncate", name);
+  trim_to_line_end(copy.get(), copied, name);
   return true;
 }
 

@@ -68,6 +68,22 @@ TEST_F(LogRotationTest, RotatesOnlyPastTheSizeAndEmptiesTheLiveFile) {
   EXPECT_EQ(names(), (std::vector<std::string>{"stdout", "stdout.1"})) << "no temp file left";
 }
 
+TEST_F(LogRotationTest, AnUnfinishedLastLineIsLostWholeNotCutAcrossTheFiles) {
+  // The copy ends inside a line (the engine is half-way through writing it, or the copy saw a
+  // write half done): NAME.1 ends at the last whole line, and the rest goes with the truncate.
+  append(live_, "first line\nsecond line\nthird, still being writ");
+  ASSERT_TRUE(rotate_if_larger(live_, 8, 2));
+  EXPECT_EQ(read(rotated(1)), "first line\nsecond line\n");
+  EXPECT_EQ(fs::file_size(live_), 0u);
+  // Output with no line end near its end is not line-oriented: kept as it is.
+  append(live_, "no newline at all, " + std::string(100 * 1024, 'b'));
+  ASSERT_TRUE(rotate_if_larger(live_, 8, 2));
+  EXPECT_EQ(fs::file_size(rotated(1)), 19u + 100 * 1024);
+  append(live_, "x\n" + std::string(100 * 1024, 'c'));
+  ASSERT_TRUE(rotate_if_larger(live_, 8, 2));
+  EXPECT_EQ(fs::file_size(rotated(1)), 2u + 100 * 1024) << "the last line end is 100 KiB back";
+}
+
 TEST_F(LogRotationTest, ShiftsOlderFilesAndKeepsAtMostKeep) {
   // Rotation i holds "rotation i" padded past the bound.
   for (int i = 1; i <= 6; ++i) {

@@ -10,8 +10,10 @@
 // Known loss window: bytes the engine writes between the last copy and the truncate are lost.
 // That window is kept to a final fstat, the copy of what arrived since the previous copy
 // (copy_file_range, in the kernel) and the ftruncate, back to back; growth during the bulk copy is
-// caught up in a bounded number of rounds before it. A line the engine writes in several write()
-// calls can also be split across NAME.1 and NAME at the cut.
+// caught up in a bounded number of rounds before it. Lines are lost whole, never cut: when the
+// copy ends inside a line (one still being written, or a write the copy saw half done), NAME.1 is
+// cut back to its last line end (looking back at most 64 KiB) and that unfinished line is lost
+// with the truncate.
 #pragma once
 
 #include <cstdint>
