@@ -14,25 +14,6 @@ namespace ecm::host {
 using core::EcmException;
 using core::ErrorCode;
 
-namespace {
-
-// Counts one request call into the plugin, and its failure (kPluginFailed) if it fails.
-template <class Fn>
-auto counted(PluginCallStats* stats, Fn&& fn) -> decltype(fn()) {
-  if (!stats) return fn();
-  stats->calls.fetch_add(1, std::memory_order_relaxed);
-  try {
-    return fn();
-  } catch (const EcmException& e) {
-    if (e.code() == ErrorCode::kPluginFailed) {
-      stats->failures.fetch_add(1, std::memory_order_relaxed);
-    }
-    throw;
-  }
-}
-
-}  // namespace
-
 LauncherGeneration::LauncherGeneration(std::shared_ptr<PluginLibrary> library,
                                        const sdk::PluginConfig& config, std::uint64_t generation,
                                        std::shared_ptr<PluginCallStats> stats,
@@ -83,96 +64,89 @@ bool LauncherGeneration::serves_version(const std::string& version) const {
              engine_versions_.end();
 }
 
-void LauncherGeneration::validate(const sdk::LaunchRequest& request) const {
-  return counted(stats_.get(), [&] {
-    const std::string who = "plugin '" + library_->name + "'";
-    auto failed = [&](const std::string& m) {
-      throw EcmException(ErrorCode::kPluginFailed, who + " validate " + m);
-    };
-    sdk::Status status =
-        within([plugin = plugin_, request] { return plugin->validate(request); }, failed);
-    if (!status.ok()) {
-      const auto& e = status.error();
-      throw EcmException(code_of(e), e.message.empty()
-                                         ? who + " refused the request without a reason"
-                                         : e.message);
-    }
-  });
+void LauncherGeneration::fail(const std::string& what) const {
+  if (stats_) stats_->failures.fetch_add(1, std::memory_order_relaxed);
+  throw EcmException(ErrorCode::kPluginFailed, "plugin '" + library_->name + "' " + what);
 }
 
-sdk::LaunchSpec LauncherGeneration::build(const sdk::LaunchRequest& request,
-                                          const sdk::LaunchContext& context) const {
-  return counted(stats_.get(), [&]() -> sdk::LaunchSpec {
-    const std::string who = "plugin '" + library_->name + "'";
-    auto failed = [&](const std::string& m) {
-      throw EcmException(ErrorCode::kPluginFailed, who + " build " + m);
-    };
-    sdk::Result<sdk::LaunchSpec> result = within(
-        [plugin = plugin_, request, context] { return plugin->build(request, context); }, failed);
-    if (!result.ok()) {
-      const auto& e = result.error();
-      throw EcmException(code_of(e), who + ": " + e.message);
-    }
-    sdk::LaunchSpec spec = std::move(result.value());
-    try {
-      core::validate_launch_spec(spec);
-    } catch (const EcmException& e) {
-      throw EcmException(e.code(), who + ": " + e.what());
-    }
-    return spec;
-  });
+void LauncherGeneration::refused(const sdk::Error& e) const {
+  if (e.message.empty())
+    reported(e, "plugin '" + library_->name + "' refused the request without a reason");
+  reported(e, "");
 }
 
-sdk::ReadinessRule LauncherGeneration::readiness(const sdk::LaunchRequest& request,
-                                                 const sdk::LaunchContext& context) const {
-  // The slot exists only in the vtable of a plugin built against SDK 1.1 or later.
-  if (library_->abi_minor < 1) return {};
-  return counted(stats_.get(), [&]() -> sdk::ReadinessRule {
-    const std::string who = "plugin '" + library_->name + "'";
-    auto failed = [&](const std::string& m) {
-      throw EcmException(ErrorCode::kPluginFailed, who + " readiness " + m);
-    };
-    sdk::ReadinessRule rule =
-        within([plugin = plugin_, request, context] { return plugin->readiness(request, context); },
-               failed);
-    try {
-      validate_readiness_rule(rule);
-    } catch (const EcmException& e) {
-      throw EcmException(e.code(), who + ": " + e.what());
-    }
-    return rule;
-  });
+void LauncherGeneration::reported(const sdk::Error& e, const std::string& context) const {
+  const auto code = code_of(e);
+  if (code == ErrorCode::kPluginFailed && stats_) {
+    stats_->failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  throw EcmException(code, context + e.message);
 }
 
-std::vector<sdk::PortRequest> LauncherGeneration::ports(const sdk::LaunchRequest& request) const {
-  // The slot exists only in the vtable of a plugin built against SDK 1.2 or later.
-  if (library_->abi_minor < 2) return {};
-  return counted(stats_.get(), [&]() -> std::vector<sdk::PortRequest> {
-    const std::string who = "plugin '" + library_->name + "'";
-    auto failed = [&](const std::string& m) {
-      throw EcmException(ErrorCode::kPluginFailed, who + " ports " + m);
-    };
-    auto ports = within([plugin = plugin_, request] { return plugin->ports(request); }, failed);
-    try {
-      core::validate_port_requests(ports);
-    } catch (const EcmException& e) {
-      throw EcmException(e.code(), who + ": " + e.what());
-    }
-    return ports;
-  });
+void LauncherGeneration::malformed(const EcmException& e) const {
+  if (e.code() == ErrorCode::kPluginFailed && stats_) {
+    stats_->failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  throw EcmException(e.code(), "plugin '" + library_->name + "': " + e.what());
 }
 
-std::vector<sdk::ResourceSpec> LauncherGeneration::resources(
-    const sdk::LaunchRequest& request) const {
-  // The slot exists only in the vtable of a plugin built against SDK 1.4 or later.
-  if (library_->abi_minor < 4) return {};
-  return counted(stats_.get(), [&]() -> std::vector<sdk::ResourceSpec> {
-    auto failed = [&](const std::string& m) {
-      throw EcmException(ErrorCode::kPluginFailed,
-                         "plugin '" + library_->name + "' resources " + m);
-    };
-    return within([plugin = plugin_, request] { return plugin->resources(request); }, failed);
+LauncherGeneration::Admission LauncherGeneration::admit(const sdk::LaunchRequest& request) const {
+  struct Answers {
+    sdk::Status status;
+    Admission admission;
+  };
+  const int minor = library_->abi_minor;
+  Answers a = trip([plugin = plugin_, request, minor](CallScope& scope) {
+    Answers out;
+    scope.enter("validate");
+    out.status = plugin->validate(request);
+    if (!out.status.ok()) return out;
+    // The slots exist only in the vtables of plugins built against SDK 1.4 and 1.2 or later.
+    if (minor >= 4) {
+      scope.enter("resources");
+      out.admission.resources = plugin->resources(request);
+    }
+    if (minor >= 2) {
+      scope.enter("ports");
+      out.admission.ports = plugin->ports(request);
+    }
+    return out;
   });
+  if (!a.status.ok()) refused(a.status.error());
+  try {
+    core::validate_port_requests(a.admission.ports);
+  } catch (const EcmException& e) {
+    malformed(e);
+  }
+  return std::move(a.admission);
+}
+
+LauncherGeneration::Plan LauncherGeneration::plan(const sdk::LaunchRequest& request,
+                                                  const sdk::LaunchContext& context) const {
+  struct Answers {
+    sdk::Result<sdk::LaunchSpec> spec;
+    sdk::ReadinessRule readiness;
+  };
+  const int minor = library_->abi_minor;
+  Answers a = trip([plugin = plugin_, request, context, minor](CallScope& scope) {
+    scope.enter("build");
+    Answers out{plugin->build(request, context), {}};
+    // The slot exists only in the vtable of a plugin built against SDK 1.1 or later.
+    if (out.spec.ok() && minor >= 1) {
+      scope.enter("readiness");
+      out.readiness = plugin->readiness(request, context);
+    }
+    return out;
+  });
+  if (!a.spec.ok()) reported(a.spec.error(), "plugin '" + library_->name + "': ");
+  Plan p{std::move(a.spec.value()), std::move(a.readiness)};
+  try {
+    core::validate_launch_spec(p.spec);
+    validate_readiness_rule(p.readiness);
+  } catch (const EcmException& e) {
+    malformed(e);
+  }
+  return p;
 }
 
 }  // namespace ecm::host

@@ -49,31 +49,65 @@ class LauncherGeneration {
   const PluginLibrary& library() const { return *library_; }
   std::uint64_t generation() const { return generation_; }
 
-  // Throws EcmException: kInvalidRequest when the plugin says the request is wrong, kPluginFailed
-  // when the plugin fails or throws.
-  void validate(const sdk::LaunchRequest& request) const;
-  // As validate(); the spec is checked (validate_launch_spec) before it is returned.
-  sdk::LaunchSpec build(const sdk::LaunchRequest& request, const sdk::LaunchContext& context) const;
-  // The plugin's readiness rule (ABI 1.1+; a 1.0 plugin gets the default: the process exists),
-  // checked by validate_readiness_rule. Throws EcmException(kPluginFailed).
-  sdk::ReadinessRule readiness(const sdk::LaunchRequest& request,
-                               const sdk::LaunchContext& context) const;
-  // The ports the request needs (ABI 1.2+; an older plugin asks for none), checked by
-  // core::validate_port_requests. Throws EcmException(kPluginFailed).
-  std::vector<sdk::PortRequest> ports(const sdk::LaunchRequest& request) const;
-  // The resources the plugin adds to the request's (ABI 1.4+; an older plugin adds none).
-  std::vector<sdk::ResourceSpec> resources(const sdk::LaunchRequest& request) const;
+  // The request calls. Each trip to the call runner (one hand-over to a worker thread, about as
+  // costly as the calls themselves) makes several calls when a launch needs them together. Every
+  // answer is checked; errors name the call that failed. Throws EcmException: kInvalidRequest when
+  // the plugin says the request is wrong, kPluginFailed when it fails, throws, answers something
+  // malformed or does not return within the call timeout.
+
+  // What the plugin says of a request before anything is made for it: validate(), then, when it
+  // accepts, the resources it adds (ABI 1.4+) and the ports it needs (ABI 1.2+, checked by
+  // core::validate_port_requests). An older plugin adds no resource and asks for no port.
+  struct Admission {
+    std::vector<sdk::ResourceSpec> resources;
+    std::vector<sdk::PortRequest> ports;
+  };
+  Admission admit(const sdk::LaunchRequest& request) const;
+  // build() (the spec checked by validate_launch_spec) and the readiness rule (ABI 1.1+, checked
+  // by validate_readiness_rule; a 1.0 plugin gets the default: the process exists).
+  struct Plan {
+    sdk::LaunchSpec spec;
+    sdk::ReadinessRule readiness;
+  };
+  Plan plan(const sdk::LaunchRequest& request, const sdk::LaunchContext& context) const;
 
  private:
-  // A call into the plugin with the call timeout, on the runner (guarded_within).
-  template <class Fn, class OnError>
-  auto within(Fn fn, OnError&& on_error) const {
+  // Names the call under way in a trip, for its errors, and counts it.
+  class CallScope {
+   public:
+    explicit CallScope(std::shared_ptr<PluginCallStats> stats) : stats_(std::move(stats)) {}
+    void enter(const char* call) {
+      call_.store(call);
+      if (stats_) stats_->calls.fetch_add(1, std::memory_order_relaxed);
+    }
+    const char* call() const { return call_.load(); }
+
+   private:
+    std::shared_ptr<PluginCallStats> stats_;
+    std::atomic<const char*> call_{"call"};
+  };
+  // One trip: `fn(scope)` makes its calls on the runner within the call timeout (guarded_within).
+  // `fn` must own what it uses (copies of the request...): a call given up on goes on running.
+  template <class Fn>
+  auto trip(Fn fn) const {
+    auto scope = std::make_shared<CallScope>(stats_);
     const auto timeout =
         host_settings_.call_timeout.count() > 0
             ? host_settings_.call_timeout
             : (runner_ ? runner_->default_timeout() : std::chrono::milliseconds(0));
-    return guarded_within(runner_.get(), timeout, std::move(fn), on_error);
+    auto failed = [&](const std::string& m) { fail(std::string(scope->call()) + " " + m); };
+    return guarded_within(
+        runner_.get(), timeout, [fn = std::move(fn), scope]() mutable { return fn(*scope); },
+        failed);
   }
+  // Throws EcmException(kPluginFailed, "plugin 'NAME' " + what), counted as a failed call.
+  [[noreturn]] void fail(const std::string& what) const;
+  // A refusal or failure the plugin reported itself (sdk::Error): `context` + its message.
+  [[noreturn]] void reported(const sdk::Error& e, const std::string& context) const;
+  // validate()'s refusal: its message, or that it gave none.
+  [[noreturn]] void refused(const sdk::Error& e) const;
+  // A malformed answer (a check threw `e`): the plugin named first, counted when kPluginFailed.
+  [[noreturn]] void malformed(const core::EcmException& e) const;
 
   std::shared_ptr<PluginLibrary> library_;
   std::shared_ptr<sdk::LauncherPlugin> plugin_;  // its deleter holds library_ too

@@ -184,6 +184,7 @@ struct EngineConnLaunchService::Preparation {
   std::vector<std::shared_ptr<const HookGeneration>> hooks;
   bool hooks_ran = false;
   std::vector<sdk::ResourceSpec> resources;        // the request's and the plugin's, validated
+  sdk::ReadinessRule readiness;                    // the plugin's, with its spec
   ResourceLocalizationService::Holdings holdings;  // moved to holdings_ once the engine runs
 };
 
@@ -215,7 +216,9 @@ core::ProcessSpec EngineConnLaunchService::prepare(const core::EngineConn& recor
   // Before build(), as the SDK promises: the plugin may refer to <work_dir>/<name>. A plugin file
   // of the same name then fails to be written (O_EXCL), never writes through the link.
   localize(record, prep);
-  sdk::LaunchSpec spec = launcher.build(request, prep.context);
+  auto plan = launcher.plan(request, prep.context);
+  sdk::LaunchSpec spec = std::move(plan.spec);
+  prep.readiness = std::move(plan.readiness);
   prep.hooks_ran = !prep.hooks.empty();
   for (const auto& hook : prep.hooks)
     hook->before_launch(request, prep.context, spec);
@@ -329,11 +332,11 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
       throw EcmException(ErrorCode::kNodeUnavailable, *refusal);
   }
   auto launcher = registry_.launcher_for(request.engine_type, request.engine_version);
-  launcher->validate(request);
+  auto admission = launcher->admit(request);
   Preparation prep;
   // Resources are checked (a localizer for each, checksums, names) before anything is locked.
   prep.resources = options.resources;
-  for (auto& r : launcher->resources(request))
+  for (auto& r : admission.resources)
     prep.resources.push_back(std::move(r));
   if (!prep.resources.empty()) {
     if (localization_ == nullptr) {
@@ -381,8 +384,7 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
   try {
     prep.runtime.plugin_pin = launcher;
     prep.hooks = registry_.hooks_for(request.engine_type);
-    assign_ports(id, launcher->ports(request), prep);
-    engines_.update(id, [&](core::EngineConn& e) { e.ports = prep.context.ports; });
+    assign_ports(id, admission.ports, prep);
     core::ProcessSpec spec = prepare(record, request, *launcher, prep);
     if (!prep.holdings.empty()) {
       // Before the spawn: an engine that exits at once releases them on the event loop, and a
@@ -390,7 +392,7 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
       std::lock_guard lock(holdings_mu_);
       holdings_[id] = std::move(prep.holdings);
     }
-    const auto rule = launcher->readiness(request, prep.context);
+    const auto& rule = prep.readiness;
     // The request's, else the administrator's for this plugin, else the plugin's, else the node's.
     const auto& admin = launcher->host_settings();
     const auto node_timeout = locked_default(settings_.launch_timeout);
@@ -406,6 +408,7 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     const bool ready_at_spawn =
         rule.kind == sdk::ReadinessRule::Kind::kProcessAlive && rule.alive_for.count() == 0;
     engines_.update(id, [&](core::EngineConn& e) {
+      e.ports = prep.context.ports;
       auto& sv = e.supervision;
       sv.boot_id = settings_.boot_id;
       sv.stop_signal = prep.runtime.stop_signal;
@@ -426,11 +429,6 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
       latency_observer_(std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - began));
     }
-    engines_.update(id, [&](core::EngineConn& e) {
-      e.pid = started.pid;
-      e.started_at = core::Clock::now();
-      e.supervision.start_time = started.start_time;
-    });
     if (event_sink_) {
       auto launched = core::engine_event(sdk::EventKind::kEngineLaunched, record);
       launched.pid = started.pid;
@@ -441,13 +439,19 @@ core::EngineConn EngineConnLaunchService::launch(const sdk::LaunchRequest& reque
     }
     for (const auto& hook : prep.hooks)
       hook->after_launch(request, prep.context, {true, started.pid, {}});
+    // One write for the process and, when the engine is ready as soon as it runs, for Running.
+    const auto spawned = [&](core::EngineConn& e) {
+      e.pid = started.pid;
+      e.started_at = core::Clock::now();
+      e.supervision.start_time = started.start_time;
+    };
+    const bool running = ready_at_spawn && mark_ready(id, core::EngineStatus::kRunning, spawned);
+    if (!running) engines_.update(id, spawned);
     // A stop that came in while it was being built is carried out now that there is a process.
     auto now = engines_.get(id);
     if (now && now->status == core::EngineStatus::kShuttingDown) {
       processes_.stop(started.pid, prep.runtime.stop_signal, prep.runtime.stop_grace);
-    } else if (ready_at_spawn) {
-      mark_ready(id, core::EngineStatus::kRunning);
-    } else {
+    } else if (!running) {
       readiness_.watch(id, rule, timeout, record.log_dir);
     }
     log("launch")->info(
@@ -479,8 +483,9 @@ void EngineConnLaunchService::release(const std::string& engine_id) {
   }
 }
 
-bool EngineConnLaunchService::mark_ready(const std::string& engine_id, core::EngineStatus status) {
-  auto ready = engines_.transition(engine_id, status, [](core::EngineConn&) {});
+bool EngineConnLaunchService::mark_ready(const std::string& engine_id, core::EngineStatus status,
+                                         const std::function<void(core::EngineConn&)>& mutate) {
+  auto ready = engines_.transition(engine_id, status, mutate);
   if (!ready) return false;
   readiness_.forget(engine_id);
   resources_.mark_used(engine_id);

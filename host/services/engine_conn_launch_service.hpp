@@ -65,8 +65,10 @@ class EngineConnLaunchService {
   core::EngineConn launch(const sdk::LaunchRequest& request, const LaunchOptions& options = {});
 
   // Starting (or an available state) -> `status` (an available state); the first time, the
-  // engine's resources become used. False when the transition is not legal.
-  bool mark_ready(const std::string& engine_id, core::EngineStatus status);
+  // engine's resources become used. `mutate` is applied to the record in the same write. False
+  // (nothing applied) when the transition is not legal.
+  bool mark_ready(const std::string& engine_id, core::EngineStatus status,
+                  const std::function<void(core::EngineConn&)>& mutate = {});
 
   // Takes back a live engine of an earlier run of the ECM (EngineConnRecoveryService): its
   // resources, ports and cache entries (`holdings`) held again, its process watched (recognised

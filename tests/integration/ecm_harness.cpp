@@ -107,7 +107,8 @@ EcmClient::EcmClient(const std::string& host, int port) {
   socket->setConnTimeout(5000);
   socket->setRecvTimeout(60000);
   socket->setSendTimeout(60000);
-  transport_ = std::make_shared<TBufferedTransport>(socket);
+  // A large read buffer, as ecmctl's: a list of 1,000 engines is read in a few recv()s.
+  transport_ = std::make_shared<TBufferedTransport>(socket, 64 * 1024);
   transport_->open();
   client_ = std::make_unique<api::EngineConnManagerServiceClient>(
       std::make_shared<TBinaryProtocol>(transport_));

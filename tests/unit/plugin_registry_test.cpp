@@ -109,11 +109,11 @@ TEST_F(PluginRegistryTest, PluginConfigReachesThePlugin) {
   auto r = make();
   r.load("shell");
   auto l = r.launcher_for("shell", "");
-  auto spec = l->build(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs", {}});
+  auto spec = l->plan(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs", {}}).spec;
   EXPECT_EQ(spec.executable, "/bin/bash");
   auto bad = request("shell");
   bad.properties["shell"] = "/bin/sh";
-  EXPECT_EQ(code_of([&] { l->validate(bad); }), core::ErrorCode::kInvalidRequest);
+  EXPECT_EQ(code_of([&] { l->admit(bad); }), core::ErrorCode::kInvalidRequest);
 }
 
 TEST_F(PluginRegistryTest, WrongAbiIsRefusedNamingBothVersions) {
@@ -185,14 +185,14 @@ TEST_F(PluginRegistryTest, PluginExceptionsAndGarbageBecomePluginFailures) {
   r.load("misbehaving");
   auto l = r.launcher_for("misbehaving", "");
   const sdk::LaunchContext ctx{"ec-1", "/tmp/w", "/tmp/w/logs", {}};
-  EXPECT_EQ(code_of([&] { l->validate(request("misbehaving", "throw_validate")); }),
+  EXPECT_EQ(code_of([&] { l->admit(request("misbehaving", "throw_validate")); }),
             core::ErrorCode::kPluginFailed);
   for (const char* mode : {"throw", "throw_int", "garbage", "escape", "refuse"}) {
-    EXPECT_EQ(code_of([&] { l->build(request("misbehaving", mode), ctx); }),
+    EXPECT_EQ(code_of([&] { l->plan(request("misbehaving", mode), ctx); }),
               core::ErrorCode::kPluginFailed)
         << mode;
   }
-  EXPECT_EQ(l->build(request("misbehaving", "ok"), ctx).executable, "/bin/sleep");
+  EXPECT_EQ(l->plan(request("misbehaving", "ok"), ctx).spec.executable, "/bin/sleep");
 }
 
 TEST_F(PluginRegistryTest, LibraryLeavesTheProcessWhenItsLastObjectIsGone) {
@@ -217,7 +217,7 @@ TEST_F(PluginRegistryTest, ReplacingTheInstalledFileDoesNotTouchTheLoadedCopy) {
   auto l = r.launcher_for("shell", "");
   // Overwrite the installed file in place with garbage: the running generation is unaffected.
   std::ofstream(dir_ / "plugins" / "shell.so", std::ios::trunc) << "garbage";
-  auto spec = l->build(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs", {}});
+  auto spec = l->plan(request("shell"), {"ec-1", "/tmp/w", "/tmp/w/logs", {}}).spec;
   EXPECT_EQ(spec.argv.back(), "echo hi");
 }
 
