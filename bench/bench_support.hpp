@@ -20,6 +20,15 @@ namespace ecm::bench {
 
 using Clock = std::chrono::steady_clock;
 
+// ECM_BENCH_KEEP_FILES set (bench/run.sh): benchmarks leave their temp dirs for the script to
+// remove at the end. On ext4 without a journal (this machine's root), creating files soon after
+// thousands were deleted nearby is several times slower: one benchmark's clean-up would slow the
+// next one's work-dir and log-file creation.
+inline bool keep_files() {
+  const char* v = std::getenv("ECM_BENCH_KEEP_FILES");
+  return v != nullptr && *v != '\0';
+}
+
 inline double ms(Clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
@@ -114,8 +123,8 @@ class Flags {
       if (auto n = ints_.find(arg); n != ints_.end()) {
         auto v = integer(value, n->second.second);
         if (!v) {
-          return fail(arg + " wants an integer >= " + std::to_string(n->second.second) +
-                      ", not '" + value + "'");
+          return fail(arg + " wants an integer >= " + std::to_string(n->second.second) + ", not '" +
+                      value + "'");
         }
         *n->second.first = *v;
       } else if (auto s = strings_.find(arg); s != strings_.end()) {

@@ -1,8 +1,9 @@
 // Launch speed of the ECM, on the workload of bench/launch_floor.cpp and
-// bench/supervisord_peer.py: N engines of `/bin/sleep 1000` (the `shell` launcher running
-// `exec /bin/sleep 1000`, ready once its process runs), through the Thrift API of the real daemon
-// (started in a private temp dir by the integration tests' harness, config as conf/ecm.toml but
-// sized for N engines). In order:
+// bench/supervisord_peer.py: N engines of `/bin/sleep 1000` (the bench launcher `sleep`,
+// bench/plugins/sleep_launcher.cpp, which execs it directly and is ready once its process runs;
+// --engine-type shell runs `exec /bin/sleep 1000` through /bin/sh instead), through the Thrift API
+// of the real daemon (started in a private temp dir by the integration tests' harness, config as
+// conf/ecm.toml but sized for N engines). In order:
 //   1. idle: the daemon's resident memory (VmRSS) after a few unmeasured launches and stops;
 //   2. sequential: one client launches N engines one after another, each launchEngineConn timed;
 //   3. with N engines: VmRSS again (bytes per engine = the growth / N), listEngineConns of all N
@@ -11,7 +12,7 @@
 //   4. stop: --threads clients stop the N engines (stopEngineConn), timed until every engine's
 //      process group is gone (the daemon reaped it);
 //   5. concurrent: --threads clients, each on its own connection, launch N engines in all;
-//   6. stop again, as 4.
+//   6. stop again, as 4 (the JSON's "stop" is over both stops, as the floor's and the peer's).
 // Figures on stdout and as JSON (--json PATH) for bench/run.sh, in the schema the floor and the
 // peer write. Exit code 1 when a launch or a stop failed (each is reported), 2 on a usage error.
 #include <signal.h>
@@ -51,11 +52,13 @@ struct Options {
   std::string json;
   std::string daemon_log;
   std::string log_level = "info";
+  std::string engine_type = "sleep";
 };
 
 const char* const kUsage =
     "usage: launch_bench [--n N] [--threads K] [--warmup W] [--list-reps R]\n"
     "         [--idle-seconds S] [--json PATH] [--daemon-log PATH] [--log-level LEVEL]\n"
+    "         [--engine-type sleep|shell]\n"
     "  --n N             engines per phase (default 1000)\n"
     "  --threads K       clients of the concurrent phase and of the stops (default 4)\n"
     "  --warmup W        unmeasured launches and stops first (default 20)\n"
@@ -64,6 +67,8 @@ const char* const kUsage =
     "                    60; 0: not measured)\n"
     "  --json PATH       also write the figures as JSON to PATH\n"
     "  --daemon-log PATH copy the daemon's log (its stderr) to PATH at the end\n"
+    "  --engine-type T   sleep (default: /bin/sleep exec'd by the bench launcher) or shell\n"
+    "                    (/bin/sh -c 'exec /bin/sleep 1000')\n"
     "  --log-level L     the daemon's [log] level (default info, as in conf/ecm.toml)\n";
 
 // What a phase's clients saw.
@@ -85,8 +90,12 @@ std::string describe(const std::exception& e) {
   return e.what();
 }
 
-api::LaunchRequest sleep_request(const std::string& ticket) {
+api::LaunchRequest sleep_request(const std::string& engine_type, const std::string& ticket) {
   auto request = ecm::itest::shell_request("bench", "exec /bin/sleep 1000");
+  if (engine_type != "shell") {
+    request.__set_engine_type(engine_type);
+    request.__set_properties({{"seconds", "1000"}});
+  }
   request.__set_ticket_id(ticket);
   return request;
 }
@@ -101,8 +110,8 @@ struct LaunchPhase {
   double seconds = 0;
 };
 
-LaunchPhase launch_phase(const EcmProcess& ecm, const std::string& tag, int n, int threads,
-                         Errors& errors) {
+LaunchPhase launch_phase(const EcmProcess& ecm, const std::string& engine_type,
+                         const std::string& tag, int n, int threads, Errors& errors) {
   LaunchPhase phase;
   std::mutex mu;
   std::vector<std::thread> clients;
@@ -121,7 +130,7 @@ LaunchPhase launch_phase(const EcmProcess& ecm, const std::string& tag, int n, i
           api::EngineConn engine;
           const auto begin = Clock::now();
           try {
-            (*client)->launchEngineConn(engine, sleep_request(ticket));
+            (*client)->launchEngineConn(engine, sleep_request(engine_type, ticket));
           } catch (const std::exception& e) {
             ++failures;
             errors.add("launch " + ticket + ": " + describe(e));
@@ -246,14 +255,17 @@ std::string launch_json(const Summary& s, double per_second) {
 
 std::string stop_json(const StopPhase& s) {
   std::ostringstream j;
-  j << "{\"count\": " << s.count << ", \"failures\": " << s.failures << ", \"stops_per_s\": "
-    << ecm::bench::json_number(s.seconds > 0 ? s.count / s.seconds : 0) << "}";
+  j << "{\"count\": " << s.count << ", \"failures\": " << s.failures
+    << ", \"stops_per_s\": " << ecm::bench::json_number(s.seconds > 0 ? s.count / s.seconds : 0)
+    << "}";
   return j.str();
 }
 
 int run(const Options& o) {
   EcmOptions options;
   options.log_level = o.log_level;
+  options.keep_dir = ecm::bench::keep_files();
+  options.test_plugins = {"sleep"};
   // Sized for N engines of no stated size; the health rules that refuse launches on a busy node
   // would measure this machine's load, not the launch path.
   options.extra_toml = "[resources]\ninstances = " + std::to_string(o.n + o.warmup + 10) +
@@ -262,11 +274,11 @@ int run(const Options& o) {
   EcmProcess ecm(options);
   Errors errors;
 
-  auto warm = launch_phase(ecm, "warmup", o.warmup, 1, errors);
+  auto warm = launch_phase(ecm, o.engine_type, "warmup", o.warmup, 1, errors);
   stop_phase(ecm, warm, 1, errors);
   const long long rss_idle = status_bytes(ecm.pid(), "VmRSS");
 
-  auto sequential = launch_phase(ecm, "seq", o.n, 1, errors);
+  auto sequential = launch_phase(ecm, o.engine_type, "seq", o.n, 1, errors);
   const auto seq = ecm::bench::summarize(sequential.latencies_ms, sequential.failures);
   const long long rss_full = status_bytes(ecm.pid(), "VmRSS");
 
@@ -291,10 +303,14 @@ int run(const Options& o) {
   }
   const auto first_stop = stop_phase(ecm, sequential, o.threads, errors);
 
-  auto concurrent = launch_phase(ecm, "conc", o.n, o.threads, errors);
+  auto concurrent = launch_phase(ecm, o.engine_type, "conc", o.n, o.threads, errors);
   const auto conc = ecm::bench::summarize(concurrent.latencies_ms, concurrent.failures);
   const auto second_stop = stop_phase(ecm, concurrent, o.threads, errors);
 
+  // As the floor and the peer report it: both stops together (2N engines over both times).
+  const StopPhase both_stops{first_stop.count + second_stop.count,
+                             first_stop.failures + second_stop.failures,
+                             first_stop.seconds + second_stop.seconds};
   const double seq_rate = sequential.seconds > 0 ? o.n / sequential.seconds : 0;
   const double conc_rate = concurrent.seconds > 0 ? o.n / concurrent.seconds : 0;
   const double per_engine =
@@ -308,8 +324,8 @@ int run(const Options& o) {
             << " /s after the sequential phase, "
             << second_stop.count / std::max(second_stop.seconds, 1e-9)
             << " /s after the concurrent one\n"
-            << "  listEngineConns of " << listed << ": p50 " << list.p50 << " ms, p99 "
-            << list.p99 << " ms\n"
+            << "  listEngineConns of " << listed << ": p50 " << list.p50 << " ms, p99 " << list.p99
+            << " ms\n"
             << "  RSS idle " << rss_idle / 1024 << " KiB, with " << o.n << " engines "
             << rss_full / 1024 << " KiB: " << per_engine / 1024 << " KiB per engine\n";
   if (idle_cpu_percent >= 0) {
@@ -324,9 +340,8 @@ int run(const Options& o) {
     j << "{\"name\": \"ecm\", \"n\": " << o.n
       << ",\n \"sequential\": " << launch_json(seq, seq_rate)
       << ",\n \"concurrent\": " << launch_json(conc, conc_rate)
-      << ",\n \"concurrent_threads\": " << o.threads
-      << ",\n \"stop_after_sequential\": " << stop_json(first_stop)
-      << ",\n \"stop\": " << stop_json(second_stop) << ",\n \"list\": {\"engines\": " << listed
+      << ",\n \"concurrent_threads\": " << o.threads << ",\n \"stop\": " << stop_json(both_stops)
+      << ",\n \"list\": {\"engines\": " << listed
       << ", \"p50_ms\": " << ecm::bench::json_number(list.p50)
       << ", \"p99_ms\": " << ecm::bench::json_number(list.p99) << "}"
       << ",\n \"rss\": {\"idle_bytes\": " << rss_idle << ", \"with_n_bytes\": " << rss_full
@@ -359,7 +374,12 @@ int main(int argc, char** argv) {
   flags.add("--json", &o.json);
   flags.add("--daemon-log", &o.daemon_log);
   flags.add("--log-level", &o.log_level);
+  flags.add("--engine-type", &o.engine_type);
   if (!flags.parse(argc, argv)) return 2;
+  if (o.engine_type != "sleep" && o.engine_type != "shell") {
+    flags.fail("--engine-type is sleep or shell, not '" + o.engine_type + "'");
+    return 2;
+  }
   ::signal(SIGPIPE, SIG_IGN);
   try {
     return run(o);

@@ -18,7 +18,8 @@
 // Usage: launch_floor [--n N] [--threads T] [--json PATH]. Exit code 1 when a launch or a stop
 // failed (after the JSON is written), 2 on a usage error, 130 when SIGINT, SIGTERM or SIGHUP cut
 // the run short (no JSON). No engine is left behind: whatever ends the run, an exception included,
-// every engine still running is SIGKILLed and reaped, and the temp root removed.
+// every engine still running is SIGKILLed and reaped, and the temp root removed (unless
+// ECM_BENCH_KEEP_FILES is set: bench/run.sh removes it once every benchmark has run).
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -46,9 +47,14 @@
 #include <utility>
 #include <vector>
 
+#include "bench_support.hpp"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using ecm::bench::Clock;
+using ecm::bench::json_number;
+using ecm::bench::json_string;
+using ecm::bench::percentile;
 constexpr std::size_t kMaxErrors = 20;
 
 struct Options {
@@ -56,34 +62,6 @@ struct Options {
   int threads = 4;
   std::string json;
 };
-
-std::optional<Options> parse_options(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::cout << "usage: launch_floor [--n N] [--threads T] [--json PATH]\n";
-      std::exit(0);
-    }
-    if (i + 1 >= argc || (arg != "--n" && arg != "--threads" && arg != "--json")) {
-      std::cerr << "launch_floor: bad argument " << arg << "\n";
-      return std::nullopt;
-    }
-    const std::string value = argv[++i];
-    if (arg == "--json") {
-      o.json = value;
-      continue;
-    }
-    char* end = nullptr;
-    const long v = std::strtol(value.c_str(), &end, 10);
-    if (*end != '\0' || v < 1 || v > 100000) {
-      std::cerr << "launch_floor: " << arg << " wants a positive integer, not '" << value << "'\n";
-      return std::nullopt;
-    }
-    (arg == "--n" ? o.n : o.threads) = static_cast<int>(v);
-  }
-  return o;
-}
 
 // Set by SIGINT, SIGTERM and SIGHUP: the launch loops end and the engines are stopped as on any
 // way out. (Killing them in the handler would miss an engine whose posix_spawn is under way.)
@@ -108,7 +86,7 @@ struct Engines {
       pid = 0;
     }
     std::error_code ignored;
-    std::filesystem::remove_all(root, ignored);
+    if (!ecm::bench::keep_files()) std::filesystem::remove_all(root, ignored);
   }
 };
 
@@ -208,14 +186,6 @@ struct LaunchPhase {
   double per_s() const { return seconds > 0 ? count / seconds : 0; }
 };
 
-// Nearest-rank percentile of sorted values (0 when there are none).
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto rank =
-      static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
-}
-
 // Launches engines first_id .. first_id+n-1 on `threads` threads, each its share in a row.
 LaunchPhase launch_phase(Launcher& launcher, int first_id, int n, int threads, Errors& errors) {
   std::vector<std::vector<double>> latencies(threads);
@@ -291,42 +261,19 @@ StopPhase stop_phase(Engines& engines, int first_id, int n, Errors& errors) {
   return s;
 }
 
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", v);
-  return buf;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 bool write_json(const std::string& path, const Options& o, const LaunchPhase& seq,
                 const LaunchPhase& conc, const StopPhase& stop,
                 const std::vector<std::string>& errors) {
   std::ofstream j(path, std::ios::trunc);
   j << "{\"name\": \"floor\", \"n\": " << o.n << ",\n \"sequential\": {\"count\": " << seq.count
-    << ", \"failures\": " << seq.failures << ", \"p50_ms\": " << num(seq.p50)
-    << ", \"p99_ms\": " << num(seq.p99) << ", \"max_ms\": " << num(seq.max)
-    << ", \"launches_per_s\": " << num(seq.per_s())
+    << ", \"failures\": " << seq.failures << ", \"p50_ms\": " << json_number(seq.p50)
+    << ", \"p99_ms\": " << json_number(seq.p99) << ", \"max_ms\": " << json_number(seq.max)
+    << ", \"launches_per_s\": " << json_number(seq.per_s())
     << "},\n \"concurrent\": {\"threads\": " << o.threads << ", \"count\": " << conc.count
-    << ", \"failures\": " << conc.failures << ", \"launches_per_s\": " << num(conc.per_s())
-    << ", \"p50_ms\": " << num(conc.p50) << ", \"p99_ms\": " << num(conc.p99)
+    << ", \"failures\": " << conc.failures << ", \"launches_per_s\": " << json_number(conc.per_s())
+    << ", \"p50_ms\": " << json_number(conc.p50) << ", \"p99_ms\": " << json_number(conc.p99)
     << "},\n \"stop\": {\"count\": " << stop.count << ", \"failures\": " << stop.failures
-    << ", \"stops_per_s\": " << num(stop.seconds > 0 ? stop.count / stop.seconds : 0)
+    << ", \"stops_per_s\": " << json_number(stop.seconds > 0 ? stop.count / stop.seconds : 0)
     << "},\n \"errors\": [";
   for (std::size_t i = 0; i < errors.size(); ++i)
     j << (i ? ", " : "") << json_string(errors[i]);
@@ -385,14 +332,19 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const auto options = parse_options(argc, argv);
-  if (!options) return 2;
+  Options options;
+  ecm::bench::Flags flags("launch_floor",
+                          "usage: launch_floor [--n N] [--threads T] [--json PATH]\n");
+  flags.add("--n", &options.n, 1);
+  flags.add("--threads", &options.threads, 1);
+  flags.add("--json", &options.json);
+  if (!flags.parse(argc, argv)) return 2;
   struct sigaction sa {};
   sa.sa_handler = on_interrupt;
   for (int sig : {SIGINT, SIGTERM, SIGHUP})
     sigaction(sig, &sa, nullptr);
   try {
-    return run(*options);
+    return run(options);
   } catch (const std::exception& e) {  // the engines were stopped on the way out of run()
     std::cerr << "launch_floor: " << e.what() << "\n";
     return 1;

@@ -1,6 +1,7 @@
 #include "ecm/core/linux_process_launch.hpp"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -34,6 +35,9 @@ struct ChildArgs {
   int inherit_count;
   int* scratch_fds;         // inherit_count slots for the child's temporary copies
   char* listen_pid_digits;  // inside envp's "LISTEN_PID=" entry, room for 20 digits; or null
+  // Cloned with CLONE_FILES: the child shares the daemon's descriptor table until it makes its
+  // own copy of 0..2 only (close_range CLOSE_RANGE_UNSHARE), first thing.
+  bool shares_files;
   // Written by the child when a step fails; the parent reads them after clone() returns (the
   // child shares our memory and CLONE_VFORK suspends us until it execs or exits).
   int error_number;
@@ -68,6 +72,10 @@ ECM_CHILD_NO_SANITIZE int open_onto(const char* path, int flags, int target) {
 // and raw syscalls for the id changes: glibc's setresuid() would broadcast to the parent's threads.
 ECM_CHILD_NO_SANITIZE int child_main(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
+  // Before anything opens or closes a descriptor: in the shared table it would be the daemon's.
+  if (a->shares_files && syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_UNSHARE) < 0) {
+    return fail(a, "unshare the descriptor table");
+  }
   // Dispositions of caught signals point at the daemon's handlers: reset every signal to default.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -113,9 +121,9 @@ ECM_CHILD_NO_SANITIZE int child_main(void* p) {
       a->listen_pid_digits[i] = digits[len - 1 - i];
     a->listen_pid_digits[len] = '\0';
   }
-  // No other descriptor of the daemon leaks into the engine.
+  // No other descriptor of the daemon leaks into the engine (a table unshared above holds none).
   const unsigned first_closed = 3u + static_cast<unsigned>(n);
-  if (syscall(SYS_close_range, first_closed, ~0u, 0u) < 0) {
+  if (!a->shares_files && syscall(SYS_close_range, first_closed, ~0u, 0u) < 0) {
     for (int fd = static_cast<int>(first_closed); fd < 65536; ++fd)
       close(fd);
   }
@@ -133,6 +141,21 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
     out.push_back(const_cast<char*>(s.c_str()));
   out.push_back(nullptr);
   return out;
+}
+
+// Whether close_range(2) knows CLOSE_RANGE_UNSHARE (Linux 5.9+), asked once of a forked child:
+// in the daemon itself it would give the calling thread a table of its own.
+bool unshare_files_supported() {
+  static const bool supported = [] {
+    const pid_t pid = fork();
+    if (pid == 0) _exit(syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_UNSHARE) == 0 ? 0 : 1);
+    if (pid < 0) return false;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }();
+  return supported;
 }
 
 ExitStatus decode(int status) {
@@ -175,6 +198,11 @@ StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, Exit
   }
   auto envp = c_strings(env);
   std::vector<int> scratch(spec.inherit_fds.size(), -1);
+  // Without CLONE_FILES the kernel copies the daemon's whole descriptor table into the child (a
+  // pidfd per engine: thousands), which then closes them all: two passes over it per launch.
+  // Shared, the child copies only 0..2. Inherited sockets are moved onto 3.. from the daemon's
+  // numbers, which that copy would not hold: those launches take the copying way.
+  const bool shares_files = unshare_files_supported() && spec.inherit_fds.empty();
   ChildArgs args{
       spec.executable.c_str(),
       argv.data(),
@@ -187,6 +215,7 @@ StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, Exit
       static_cast<int>(spec.inherit_fds.size()),
       scratch.data(),
       spec.inherit_fds.empty() ? nullptr : env[listen_pid_index].data() + listen_pid_key.size(),
+      shares_files,
       0,
       nullptr};
 
@@ -197,8 +226,8 @@ StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, Exit
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  const int pid =
-      clone(child_main, stack.get() + kStackSize, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  const int pid = clone(child_main, stack.get() + kStackSize,
+                        CLONE_VM | CLONE_VFORK | SIGCHLD | (shares_files ? CLONE_FILES : 0), &args);
   const int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 

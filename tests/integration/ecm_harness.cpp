@@ -284,7 +284,7 @@ EcmProcess::~EcmProcess() {
     }
   }
   std::error_code ec;
-  fs::remove_all(dir_, ec);
+  if (!options_.keep_dir) fs::remove_all(dir_, ec);
 }
 
 api::EngineConn EcmProcess::launch(const api::LaunchRequest& request) {

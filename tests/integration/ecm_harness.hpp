@@ -47,6 +47,10 @@ struct EcmOptions {
   std::string users_toml = "run_as = \"ecm\"\n";
   // Appended to the generated config as it is.
   std::string extra_toml;
+  // Leave the daemon's dir on disk at the end (benchmarks: on ext4 without a journal, files
+  // created soon after thousands were deleted are slow to create, which would slow the next
+  // benchmark's launches; bench/run.sh removes its dirs once every benchmark has run).
+  bool keep_dir = false;
 };
 
 // A process's end: exit code (or -signal), and what it wrote.
