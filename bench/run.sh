@@ -2,6 +2,12 @@
 # Builds the benchmarks in Release into build-bench/, runs them and prints a table of the figures
 # against their targets. Usage: bench/run.sh [JOBS]   (default 2: the build shares the machine)
 #
+# The launch comparison (issue 8): N engines of /bin/sleep 1000 (N = 200 and 1000) launched and
+# stopped by the floor (launch_floor: posix_spawn alone), the ECM (launch_bench: its Thrift API)
+# and the peer (supervisord_peer.py: supervisord over XML-RPC), LAUNCH_ROUNDS rounds (default 3)
+# taken in turn, medians in the table (bench/launch_table.py). LAUNCH_NS overrides the Ns ("200
+# 1000"), IDLE_SECONDS the time the ECM's CPU is measured with the largest N idle (default 60).
+#
 # To add a benchmark: add its target to bench/CMakeLists.txt and to BENCH_TARGETS, run it in a
 # "run" step below, and add one `figure` line per number to the table step (`json_figure` for the
 # plain main() benchmarks, swap_under_load_bench and localization_bench, which are not Google
@@ -16,7 +22,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-bench"
 out="$build/bench-results"
 jobs=${1:-2}
-BENCH_TARGETS=(event_bus_bench swap_under_load_bench localization_bench)
+BENCH_TARGETS=(event_bus_bench launch_path_bench launch_floor launch_bench swap_under_load_bench
+  localization_bench)
+read -r -a launch_ns <<<"${LAUNCH_NS:-200 1000}"
+launch_rounds=${LAUNCH_ROUNDS:-3}
+idle_seconds=${IDLE_SECONDS:-60}
 # 2000 launches and 100 swaps per phase (one swap per 20 launches, as the defaults of 400 and 20),
 # in 5 alternating rounds: p99 over 2000 launches, and a neighbour's load on this shared machine
 # falls on both phases alike.
@@ -24,7 +34,8 @@ read -r -a swap_args <<<"${SWAP_BENCH_ARGS:---launches 2000 --swaps 100 --rounds
 # A 200 MiB resource from loopback, 5 cold rounds (curl and the ECM alternating), 1000 cache hits.
 read -r -a loc_args <<<"${LOCALIZATION_BENCH_ARGS:---size-mib 200 --reps 5 --hits 1000}"
 
-# 0. Google Benchmark and curl (localization_bench's reference client), when missing.
+# 0. Google Benchmark, curl (localization_bench's reference client) and supervisor (the launch
+# peer), when missing.
 "$root/bench/install_deps.sh"
 
 # 1. Configure (Release, benchmarks on, tests off).
@@ -48,6 +59,34 @@ run() {
 
 # 3. Run.
 run event_bus_bench
+
+# The launch comparison. Its files stay until every launch run is done (ECM_BENCH_KEEP_FILES): on
+# ext4 without a journal, creating files right after thousands were deleted nearby is several
+# times slower, so one run's clean-up would slow the next one's work dirs and logs.
+launch_tmp="$build/bench-tmp"
+rm -rf "$launch_tmp"
+mkdir -p "$launch_tmp"
+rm -f "$out"/launch-*.json
+launch_status=0
+for n in "${launch_ns[@]}"; do
+  for round in $(seq 1 "$launch_rounds"); do
+    idle=0  # the ECM's idle CPU: measured once, with the largest N
+    [ "$n" = "${launch_ns[-1]}" ] && [ "$round" = 1 ] && idle=$idle_seconds
+    echo "== launch N=$n round $round/$launch_rounds: floor, ECM (idle CPU over ${idle}s), supervisord"
+    export TMPDIR="$launch_tmp" ECM_BENCH_KEEP_FILES=1
+    "$build/bin/launch_floor" --n "$n" --json "$out/launch-floor-$n-$round.json" ||
+      launch_status=$?
+    "$build/bin/launch_bench" --n "$n" --idle-seconds "$idle" \
+      --json "$out/launch-ecm-$n-$round.json" || launch_status=$?
+    python3 "$root/bench/supervisord_peer.py" --n "$n" \
+      --json "$out/launch-supervisord-$n-$round.json" || launch_status=$?
+    unset TMPDIR ECM_BENCH_KEEP_FILES
+  done
+done
+rm -rf "$launch_tmp"
+# After the launch comparison: its work-dir benchmark creates and deletes thousands of files.
+TMPDIR="$build" run launch_path_bench
+
 # swap_under_load_bench drives the real daemon (a plain main()); its figures go to its own JSON.
 echo "== run swap_under_load_bench ${swap_args[*]}"
 status=0
@@ -86,7 +125,19 @@ PY
 
 # 4. The table.
 echo
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr)"
+echo
+python3 "$root/bench/launch_table.py" "$out"
+echo
 echo "== figures (medians of 3 runs)"
+figure launch_path_bench BM_PluginCallRoundTrip real_time \
+  "launch path: one trip to the plugin call runner" "ns" ""
+figure launch_path_bench BM_StateStorePut real_time \
+  "launch path: one state store write (SQLite WAL)" "ns" ""
+figure launch_path_bench BM_WorkDirCreate real_time \
+  "launch path: work dir, logs dir and two log files" "ns" ""
+figure launch_path_bench BM_ListEngines real_time \
+  "listEngineConns of 1,000 less the socket (copy, convert, serialize)" "us" ""
 figure event_bus_bench BM_PublishToOneNoopListener items_per_second \
   "event bus, 1 no-op listener" "events/s" ">=1000000"
 figure event_bus_bench BM_PublishToFourNoopListeners items_per_second \
@@ -168,5 +219,9 @@ fi
 if [ "$loc_status" -ne 0 ]; then
   echo "localization_bench failed (exit $loc_status): see its errors above" >&2
   [ "$status" -ne 0 ] || status=$loc_status
+fi
+if [ "$launch_status" -ne 0 ]; then
+  echo "a launch benchmark failed (exit $launch_status): see its errors above" >&2
+  [ "$status" -ne 0 ] || status=$launch_status
 fi
 exit "$status"
