@@ -278,7 +278,10 @@ int run(const Options& o) {
   stop_phase(ecm, warm, 1, errors);
   const long long rss_idle = status_bytes(ecm.pid(), "VmRSS");
 
+  const double cpu_before_seq = cpu_seconds(ecm.pid());
   auto sequential = launch_phase(ecm, o.engine_type, "seq", o.n, 1, errors);
+  // The daemon's own CPU per launch (its threads; not the engines, which are other processes).
+  const double cpu_per_launch_us = 1e6 * (cpu_seconds(ecm.pid()) - cpu_before_seq) / o.n;
   const auto seq = ecm::bench::summarize(sequential.latencies_ms, sequential.failures);
   const long long rss_full = status_bytes(ecm.pid(), "VmRSS");
 
@@ -317,7 +320,8 @@ int run(const Options& o) {
       static_cast<double>(rss_full - rss_idle) / static_cast<double>(std::max(1, o.n));
   std::cout << "ECM, N = " << o.n << "\n"
             << "  sequential launch: p50 " << seq.p50 << " ms, p99 " << seq.p99 << " ms, max "
-            << seq.max << " ms, " << seq_rate << " launches/s\n"
+            << seq.max << " ms, " << seq_rate << " launches/s, daemon CPU " << cpu_per_launch_us
+            << " us per launch\n"
             << "  " << o.threads << " clients: " << conc_rate << " launches/s, p50 " << conc.p50
             << " ms, p99 " << conc.p99 << " ms\n"
             << "  stops: " << first_stop.count / std::max(first_stop.seconds, 1e-9)
@@ -339,6 +343,8 @@ int run(const Options& o) {
     std::ofstream j(o.json, std::ios::trunc);
     j << "{\"name\": \"ecm\", \"n\": " << o.n
       << ",\n \"sequential\": " << launch_json(seq, seq_rate)
+      << ",\n \"daemon_cpu_us_per_sequential_launch\": "
+      << ecm::bench::json_number(cpu_per_launch_us)
       << ",\n \"concurrent\": " << launch_json(conc, conc_rate)
       << ",\n \"concurrent_threads\": " << o.threads << ",\n \"stop\": " << stop_json(both_stops)
       << ",\n \"list\": {\"engines\": " << listed

@@ -5,10 +5,11 @@
 // One launch (timed): mkdir of the engine's dir under a temp root; open of its stdout and stderr
 // logs there (O_WRONLY|O_CREAT|O_APPEND); posix_spawn with its own session (POSIX_SPAWN_SETSID),
 // an empty signal mask and default dispositions, stdin from /dev/null, the logs on 1 and 2, the
-// engine dir as working dir (the ECM chdirs there too) and a small environment (PATH, HOME,
-// ECM_ENGINE_ID, ECM_WORK_DIR); then close of the two log fds. glibc's posix_spawn clones with
-// CLONE_VFORK, so it returns once the child has exec'd, as the ECM's launch does.
-// One stop: kill(-pgid, SIGTERM) to every engine, then waitpid for each; timed until all reaped.
+// engine dir as working dir (the ECM chdirs there too) and the environment the ECM gives an engine
+// (PATH, HOME, USER, LOGNAME, LANG and the ECM_* variables); then close of the two log fds. glibc's
+// posix_spawn clones with CLONE_VFORK, so it returns once the child has exec'd, as the ECM's launch
+// does. One stop: kill(-pgid, SIGTERM) to every engine, then waitpid for each; timed until all
+// reaped.
 //
 // Phases, as bench/supervisord_peer.py runs them: 1. sequential: N launches one after another;
 // 2. stop all; 3. concurrent: T threads launch N in all; 4. stop all. The JSON's "stop" is over
@@ -133,10 +134,24 @@ class Launcher {
     // Strings are built before the clock starts: the floor times the kernel's part.
     const std::string dir = engines_.root + "/e" + std::to_string(id);
     const std::string out = dir + "/stdout", err = dir + "/stderr";
-    std::string env_strings[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir,
-                                 "ECM_ENGINE_ID=" + std::to_string(id), "ECM_WORK_DIR=" + dir};
-    char* envp[] = {env_strings[0].data(), env_strings[1].data(), env_strings[2].data(),
-                    env_strings[3].data(), nullptr};
+    // The environment the ECM gives an engine (EngineConnLaunchService::prepare): LANG makes
+    // the engine load its locale at start, which costs CPU the ECM's engines pay too.
+    std::vector<std::string> env_strings = {"PATH=/usr/local/bin:/usr/bin:/bin",
+                                            "HOME=" + dir,
+                                            "USER=bench",
+                                            "LOGNAME=bench",
+                                            "LANG=C.UTF-8",
+                                            "ECM_ENGINE_ID=" + std::to_string(id),
+                                            "ECM_WORK_DIR=" + dir,
+                                            "ECM_LOG_DIR=" + dir,
+                                            "ECM_USER=bench",
+                                            "ECM_ENGINE_TYPE=sleep",
+                                            "ECM_ENGINE_TOKEN=0123456789abcdef0123456789abcdef",
+                                            "ECM_CALLBACK_ADDRESS=127.0.0.1:1"};
+    std::vector<char*> envp;
+    for (auto& e : env_strings)
+      envp.push_back(e.data());
+    envp.push_back(nullptr);
     char sleep_path[] = "/bin/sleep", seconds[] = "1000";
     char* argv[] = {sleep_path, seconds, nullptr};
 
@@ -158,7 +173,7 @@ class Launcher {
       posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
       posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
       posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
-      const int rc = posix_spawn(&pid, argv[0], &fa, &attr_, argv, envp);
+      const int rc = posix_spawn(&pid, argv[0], &fa, &attr_, argv, envp.data());
       posix_spawn_file_actions_destroy(&fa);
       if (rc != 0) error = sys_error("posix_spawn /bin/sleep for engine " + std::to_string(id), rc);
     }

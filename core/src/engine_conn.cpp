@@ -1,7 +1,14 @@
 #include "ecm/core/engine_conn.hpp"
 
+#include <sys/random.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <iterator>
 #include <random>
+#include <system_error>
+
+#include <boost/algorithm/hex.hpp>
 
 namespace ecm::core {
 
@@ -15,13 +22,17 @@ std::string new_engine_id() {
 }
 
 std::string new_engine_token() {
-  std::random_device rd;  // /dev/urandom: not predictable from another engine's token
-  std::string out;
-  char buf[9];
-  for (int i = 0; i < 4; ++i) {
-    std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(rd()));
-    out += buf;
+  // The kernel's CSPRNG: not predictable from another engine's token. One call for 16 bytes.
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::system_error(errno, std::generic_category(), "getrandom");
+    got += static_cast<std::size_t>(n);
   }
+  std::string out;
+  boost::algorithm::hex_lower(std::begin(bytes), std::end(bytes), std::back_inserter(out));
   return out;
 }
 

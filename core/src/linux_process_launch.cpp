@@ -8,11 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -220,7 +223,7 @@ StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, Exit
       nullptr};
 
   constexpr std::size_t kStackSize = 64 * 1024;
-  auto stack = std::make_unique<std::byte[]>(kStackSize);
+  auto stack = std::make_unique_for_overwrite<std::byte[]>(kStackSize);
   // Block every signal so no handler of ours runs on the child's stack while it shares our memory;
   // the child resets dispositions and unblocks before exec.
   sigset_t all, old;
@@ -356,20 +359,30 @@ std::size_t LinuxProcessEngineConnLaunch::running_count() const {
 
 namespace {
 
-// Field `n` (3 or more) of /proc/<pid>/stat.
+// Field `n` (3 or more) of /proc/<pid>/stat. Read with one open and read (no stream: it runs in
+// every launch).
 std::optional<std::string> stat_field(int pid, int n) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-  auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 > line.size()) return std::nullopt;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= n; ++i) {
-    if (!(rest >> field)) return std::nullopt;
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[1024];  // 52 numeric fields after a comm of at most 64 bytes: well under this
+  ssize_t got = 0;
+  while ((got = ::read(fd, buf, sizeof buf - 1)) < 0 && errno == EINTR) {
   }
-  return field;
+  ::close(fd);
+  if (got <= 0) return std::nullopt;
+  const std::string_view line(buf, static_cast<std::size_t>(got));
+  // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+  const auto close = line.rfind(')');
+  if (close == std::string_view::npos || close + 2 > line.size()) return std::nullopt;
+  std::size_t at = close + 2;
+  for (int i = 3;; ++i) {
+    const auto end = std::min(line.find_first_of(" \n", at), line.size());
+    if (at >= end) return std::nullopt;
+    if (i == n) return std::string(line.substr(at, end - at));
+    at = end + 1;
+  }
 }
 
 }  // namespace

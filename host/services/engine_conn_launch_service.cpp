@@ -44,8 +44,14 @@ void on_loop(const std::string& engine_id, Fn&& fn) {
 
 // The engine's own dir: it must not exist yet (a path someone prepared is never adopted).
 void make_new_dir(const fs::path& dir) {
-  make_private_dir(dir.parent_path());
-  if (::mkdir(dir.c_str(), 0700) != 0) {
+  // The parents exist but for a user's first engine: one mkdir in the common case, not one per
+  // component of the path.
+  int rc = ::mkdir(dir.c_str(), 0700);
+  if (rc != 0 && errno == ENOENT) {
+    make_private_dir(dir.parent_path());
+    rc = ::mkdir(dir.c_str(), 0700);
+  }
+  if (rc != 0) {
     throw EcmException(ErrorCode::kLaunchFailed,
                        "cannot create " + dir.string() + ": " + std::strerror(errno));
   }
