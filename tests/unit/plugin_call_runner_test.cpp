@@ -2,6 +2,8 @@
 // worker until it returns; past max_stuck, calls are refused at once.
 #include "plugins/plugin_call_runner.hpp"
 
+#include <sched.h>
+
 #include <atomic>
 #include <future>
 #include <thread>
@@ -42,6 +44,42 @@ TEST(PluginCallRunner, AHangingCallTimesOutAndItsWorkerIsCountedStuckUntilItRetu
   while (runner.stuck() != 0 && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(5ms);
   EXPECT_EQ(runner.stuck(), 0u);
+}
+
+namespace {
+int cpus_allowed() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+}
+}  // namespace
+
+// An idle worker is woken on the caller's CPU (the caller is about to sleep on it: cheaper than
+// waking another, halted or busy); a worker given up on may run on every CPU again.
+TEST(PluginCallRunner, AnIdleWorkerRunsOnTheCallersCpuAndAGivenUpOneIsUnpinned) {
+  const int all = cpus_allowed();
+  if (all < 2) GTEST_SKIP() << "one CPU: nothing to pin";
+  PluginCallRunner runner(1s, 4);
+  EXPECT_EQ(runner.run([] {}, 1s), Outcome::kFinished);  // makes a worker
+  std::this_thread::sleep_for(50ms);                     // which goes back to waiting
+  auto seen = std::make_shared<std::atomic<int>>(0);
+  EXPECT_EQ(runner.run([seen] { *seen = cpus_allowed(); }, 1s), Outcome::kFinished);
+  EXPECT_EQ(*seen, 1) << "the idle worker was not moved to the caller's CPU";
+
+  std::this_thread::sleep_for(50ms);
+  auto release = std::make_shared<std::promise<void>>();
+  auto released = release->get_future().share();
+  auto after = std::make_shared<std::promise<int>>();
+  auto allowed_after = after->get_future();
+  EXPECT_EQ(runner.run(
+                [released, after] {
+                  released.wait();
+                  after->set_value(cpus_allowed());
+                },
+                100ms),
+            Outcome::kTimedOut);
+  release->set_value();
+  EXPECT_EQ(allowed_after.get(), all) << "a worker given up on stayed pinned to one CPU";
 }
 
 TEST(PluginCallRunner, PastMaxStuckCallsAreRefusedAtOnceAndNeverRun) {
