@@ -36,11 +36,11 @@ std::pair<core::EngineConn, bool> EngineConnListService::add_unless_ticket_known
   std::lock_guard lock(mu_);
   if (!record.ticket_id.empty()) {
     auto t = by_ticket_.find(record.ticket_id);
-    if (t != by_ticket_.end()) return {engines_.at(t->second).record, false};
+    if (t != by_ticket_.end()) return {*engines_.at(t->second).record, false};
   }
   persist(record);
   if (!record.ticket_id.empty()) by_ticket_[record.ticket_id] = record.id;
-  engines_[record.id] = Entry{record, std::nullopt};
+  engines_[record.id] = Entry{std::make_shared<const core::EngineConn>(record), std::nullopt};
   notify(record.status, record);
   return {record, true};
 }
@@ -51,14 +51,14 @@ void EngineConnListService::restore(const core::EngineConn& record) {
     throw std::logic_error("engine " + record.id + " restored twice");
   }
   if (!record.ticket_id.empty()) by_ticket_[record.ticket_id] = record.id;
-  engines_[record.id] = Entry{record, std::nullopt};
+  engines_[record.id] = Entry{std::make_shared<const core::EngineConn>(record), std::nullopt};
 }
 
 std::optional<core::EngineConn> EngineConnListService::get(const std::string& id) const {
   std::lock_guard lock(mu_);
   auto it = engines_.find(id);
   if (it == engines_.end()) return std::nullopt;
-  return it->second.record;
+  return *it->second.record;
 }
 
 std::optional<core::EngineConn> EngineConnListService::find_by_ticket(
@@ -66,20 +66,28 @@ std::optional<core::EngineConn> EngineConnListService::find_by_ticket(
   std::lock_guard lock(mu_);
   auto t = by_ticket_.find(ticket_id);
   if (t == by_ticket_.end()) return std::nullopt;
-  return engines_.at(t->second).record;
+  return *engines_.at(t->second).record;
 }
 
-std::vector<core::EngineConn> EngineConnListService::list(const EngineConnFilter& f) const {
+std::vector<std::shared_ptr<const core::EngineConn>> EngineConnListService::snapshot(
+    const EngineConnFilter& f) const {
   std::lock_guard lock(mu_);
-  std::vector<core::EngineConn> out;
+  std::vector<std::shared_ptr<const core::EngineConn>> out;
   out.reserve(engines_.size());
   for (const auto& [id, e] : engines_) {
-    const auto& r = e.record;
+    const auto& r = *e.record;
     if (f.user && r.user != *f.user) continue;
     if (f.engine_type && r.engine_type != *f.engine_type) continue;
     if (f.status && r.status != *f.status) continue;
-    out.push_back(r);
+    out.push_back(e.record);
   }
+  return out;
+}
+
+std::vector<core::EngineConn> EngineConnListService::list(const EngineConnFilter& f) const {
+  std::vector<core::EngineConn> out;
+  for (const auto& r : snapshot(f))
+    out.push_back(*r);
   return out;
 }
 
@@ -111,21 +119,21 @@ std::optional<core::EngineConn> EngineConnListService::transition(
   auto it = engines_.find(id);
   if (it == engines_.end()) return std::nullopt;
   auto& e = it->second;
-  if (!core::can_transition(e.record.status, to)) {
-    log("engines")->debug("[{}] transition {} -> {} refused", id, core::to_string(e.record.status),
+  if (!core::can_transition(e.record->status, to)) {
+    log("engines")->debug("[{}] transition {} -> {} refused", id, core::to_string(e.record->status),
                           core::to_string(to));
     return std::nullopt;
   }
-  core::EngineConn next = e.record;
+  core::EngineConn next = *e.record;
   next.status = to;
   if (mutate) mutate(next);
   persist(next);
-  const auto from = e.record.status;
-  e.record = std::move(next);
+  const auto from = e.record->status;
+  e.record = std::make_shared<const core::EngineConn>(std::move(next));
   // An ended engine no longer pins its plugin generation.
   if (core::is_ended(to)) e.runtime.reset();
-  notify(from, e.record);
-  return e.record;
+  notify(from, *e.record);
+  return *e.record;
 }
 
 std::optional<core::EngineConn> EngineConnListService::update(
@@ -133,17 +141,17 @@ std::optional<core::EngineConn> EngineConnListService::update(
   std::lock_guard lock(mu_);
   auto it = engines_.find(id);
   if (it == engines_.end()) return std::nullopt;
-  core::EngineConn next = it->second.record;
+  core::EngineConn next = *it->second.record;
   mutate(next);
   persist(next);
-  it->second.record = std::move(next);
-  return it->second.record;
+  it->second.record = std::make_shared<const core::EngineConn>(std::move(next));
+  return *it->second.record;
 }
 
 void EngineConnListService::set_runtime(const std::string& id, EngineRuntime runtime) {
   std::lock_guard lock(mu_);
   auto it = engines_.find(id);
-  if (it != engines_.end() && !core::is_ended(it->second.record.status)) {
+  if (it != engines_.end() && !core::is_ended(it->second.record->status)) {
     it->second.runtime = std::move(runtime);
   }
 }
@@ -152,25 +160,25 @@ std::optional<core::EngineConn> EngineConnListService::finish(const std::string&
                                                               const core::ExitStatus& exit) {
   std::lock_guard lock(mu_);
   auto it = engines_.find(id);
-  if (it == engines_.end() || core::is_ended(it->second.record.status)) return std::nullopt;
+  if (it == engines_.end() || core::is_ended(it->second.record->status)) return std::nullopt;
   auto& e = it->second;
-  core::EngineConn ended = e.record;
+  core::EngineConn ended = *e.record;
   core::record_exit(ended, exit, core::Clock::now());
-  if (!core::can_transition(e.record.status, ended.status)) return std::nullopt;
+  if (!core::can_transition(e.record->status, ended.status)) return std::nullopt;
   persist(ended);
-  const auto from = e.record.status;
-  e.record = std::move(ended);
+  const auto from = e.record->status;
+  e.record = std::make_shared<const core::EngineConn>(std::move(ended));
   e.runtime.reset();
-  notify(from, e.record);
-  return e.record;
+  notify(from, *e.record);
+  return *e.record;
 }
 
 bool EngineConnListService::remove_ended(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = engines_.find(id);
-  if (it == engines_.end() || !core::is_ended(it->second.record.status)) return false;
+  if (it == engines_.end() || !core::is_ended(it->second.record->status)) return false;
   if (store_) store_->remove(id);
-  if (!it->second.record.ticket_id.empty()) by_ticket_.erase(it->second.record.ticket_id);
+  if (!it->second.record->ticket_id.empty()) by_ticket_.erase(it->second.record->ticket_id);
   engines_.erase(it);
   return true;
 }

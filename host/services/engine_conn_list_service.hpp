@@ -67,6 +67,10 @@ class EngineConnListService {
   std::optional<core::EngineConn> get(const std::string& id) const;
   std::optional<core::EngineConn> find_by_ticket(const std::string& ticket_id) const;
   std::vector<core::EngineConn> list(const EngineConnFilter& filter) const;
+  // The records as they are now, shared: no record is copied (a list of thousands of engines holds
+  // the table's lock for microseconds). A record is never changed in place: a change replaces it.
+  std::vector<std::shared_ptr<const core::EngineConn>> snapshot(
+      const EngineConnFilter& filter) const;
   std::optional<EngineRuntime> runtime(const std::string& id) const;
   std::size_t size() const;
   // Live engines by the plugin generation they hold (EngineRuntime::plugin_pin).
@@ -90,8 +94,8 @@ class EngineConnListService {
 
  private:
   struct Entry {
-    core::EngineConn record;
-    std::optional<EngineRuntime> runtime;  // dropped when the engine ends
+    std::shared_ptr<const core::EngineConn> record;  // replaced, never changed, by each change
+    std::optional<EngineRuntime> runtime;            // dropped when the engine ends
   };
   // Under mu_: writes `record` to the store, if any (throws on failure).
   void persist(const core::EngineConn& record);

@@ -31,10 +31,10 @@ void EcmServiceHandler::getEngineConn(ecm::thrift::EngineConn& out, const std::s
 void EcmServiceHandler::listEngineConns(std::vector<ecm::thrift::EngineConn>& out,
                                         const ecm::thrift::EngineConnFilter& filter) {
   rpc("listEngineConns", [&] {
-    auto engines = s_.list.list(to_core(filter));
+    const auto engines = s_.list.snapshot(to_core(filter));
     out.reserve(engines.size());
     for (const auto& e : engines)
-      out.push_back(to_thrift(e));
+      out.push_back(to_thrift(*e));
   });
 }
 
