@@ -4,7 +4,8 @@
 // --engine-type shell runs `exec /bin/sleep 1000` through /bin/sh instead), through the Thrift API
 // of the real daemon (started in a private temp dir by the integration tests' harness, config as
 // conf/ecm.toml but sized for N engines). In order:
-//   1. idle: the daemon's resident memory (VmRSS) after a few unmeasured launches and stops;
+//   1. idle: the daemon's resident memory (VmRSS) after a few unmeasured launches and stops, and
+//      the round trip of a call that does next to nothing (getResources): the RPC's share;
 //   2. sequential: one client launches N engines one after another, each launchEngineConn timed;
 //   3. with N engines: VmRSS again (bytes per engine = the growth / N), listEngineConns of all N
 //      timed --list-reps times, and the daemon's CPU time (utime + stime of /proc/PID/stat) over
@@ -277,6 +278,16 @@ int run(const Options& o) {
   auto warm = launch_phase(ecm, o.engine_type, "warmup", o.warmup, 1, errors);
   stop_phase(ecm, warm, 1, errors);
   const long long rss_idle = status_bytes(ecm.pid(), "VmRSS");
+  // What any call costs through the same client and server: the part of a launch's latency that
+  // is the RPC itself (getResources reads a small snapshot of the ledger).
+  std::vector<double> rpc_ms;
+  for (int i = 0; i < 200; ++i) {
+    api::NodeResources resources;
+    const auto begin = Clock::now();
+    ecm.client().getResources(resources);
+    rpc_ms.push_back(ms(Clock::now() - begin));
+  }
+  const auto rpc = ecm::bench::summarize(rpc_ms);
 
   const double cpu_before_seq = cpu_seconds(ecm.pid());
   auto sequential = launch_phase(ecm, o.engine_type, "seq", o.n, 1, errors);
@@ -328,6 +339,7 @@ int run(const Options& o) {
             << " /s after the sequential phase, "
             << second_stop.count / std::max(second_stop.seconds, 1e-9)
             << " /s after the concurrent one\n"
+            << "  RPC round trip (getResources): p50 " << rpc.p50 << " ms\n"
             << "  listEngineConns of " << listed << ": p50 " << list.p50 << " ms, p99 " << list.p99
             << " ms\n"
             << "  RSS idle " << rss_idle / 1024 << " KiB, with " << o.n << " engines "
@@ -345,6 +357,7 @@ int run(const Options& o) {
       << ",\n \"sequential\": " << launch_json(seq, seq_rate)
       << ",\n \"daemon_cpu_us_per_sequential_launch\": "
       << ecm::bench::json_number(cpu_per_launch_us)
+      << ",\n \"rpc_round_trip_p50_ms\": " << ecm::bench::json_number(rpc.p50)
       << ",\n \"concurrent\": " << launch_json(conc, conc_rate)
       << ",\n \"concurrent_threads\": " << o.threads << ",\n \"stop\": " << stop_json(both_stops)
       << ",\n \"list\": {\"engines\": " << listed

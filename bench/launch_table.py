@@ -109,6 +109,12 @@ def main():
     cpu = median(cpu_runs, "idle_cpu", "percent_of_a_core")
     cpu_s = cpu_runs[0]["idle_cpu"]["seconds"] if cpu_runs else 0
     print(f"\nECM with N = {big} engines")
+    rpc = median(ecm, "rpc_round_trip_p50_ms")
+    cpu_launch = median(ecm, "daemon_cpu_us_per_sequential_launch")
+    if rpc is not None:
+        print(f"  RPC round trip of a call doing next to nothing (getResources), p50: {rpc:.3f} ms")
+    if cpu_launch is not None:
+        print(f"  the daemon's own CPU per sequential launch: {cpu_launch:,.0f} us")
     if lst is not None:
         print(f"  listEngineConns of {engines:,.0f} engines, p50: {lst:.3f} ms")
         targets.append((f"listEngineConns of {big} <= 2 ms", f"{lst:.3f} ms", lst <= 2))
