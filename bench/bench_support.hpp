@@ -70,14 +70,6 @@ inline std::string json_number(double v) {
   return buf;
 }
 
-inline std::string summary_json(const Summary& s) {
-  std::ostringstream j;
-  j << "{\"count\": " << s.count << ", \"failures\": " << s.failures
-    << ", \"p50_ms\": " << json_number(s.p50) << ", \"p90_ms\": " << json_number(s.p90)
-    << ", \"p99_ms\": " << json_number(s.p99) << ", \"max_ms\": " << json_number(s.max) << "}";
-  return j.str();
-}
-
 inline std::string json_string(const std::string& s) {
   std::string out = "\"";
   for (const char c : s) {
@@ -95,14 +87,16 @@ inline std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-// `--name VALUE` / `--name=VALUE` flags bound to ints (with a minimum) and strings; -h/--help
-// prints the usage. parse() returns false after a message on stderr on a usage error.
+// `--name VALUE` / `--name=VALUE` flags bound to ints (with a minimum) and strings, `--name`
+// switches bound to bools; -h/--help prints the usage. parse() returns false after a message on
+// stderr on a usage error.
 class Flags {
  public:
   Flags(std::string program, std::string usage)
       : program_(std::move(program)), usage_(std::move(usage)) {}
   void add(const std::string& flag, int* target, int min) { ints_[flag] = {target, min}; }
   void add(const std::string& flag, std::string* target) { strings_[flag] = target; }
+  void add_switch(const std::string& flag, bool* target) { switches_[flag] = target; }
 
   bool parse(int argc, char** argv) const {
     for (int i = 1; i < argc; ++i) {
@@ -110,6 +104,10 @@ class Flags {
       if (arg == "-h" || arg == "--help") {
         std::cout << usage_;
         std::exit(0);
+      }
+      if (auto b = switches_.find(arg); b != switches_.end()) {
+        *b->second = true;
+        continue;
       }
       std::string value;
       if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
@@ -157,6 +155,7 @@ class Flags {
   std::string usage_;
   std::map<std::string, std::pair<int*, int>> ints_;
   std::map<std::string, std::string*> strings_;
+  std::map<std::string, bool*> switches_;
 };
 
 }  // namespace ecm::bench

@@ -3,7 +3,7 @@
 // (each launch makes a few), a state store write (each launch makes a few), the creation of an
 // engine's work dir with its log files, and the answer to a list of 1,000 engines (the table's
 // copy, the conversion to Thrift and the serialization). Real SQLite files and directories under
-// a temp dir.
+// a temp dir (left for bench/run.sh to remove when ECM_BENCH_KEEP_FILES is set).
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,6 +16,7 @@
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/transport/TBufferTransports.h>
 
+#include "bench_support.hpp"
 #include "plugins/plugin_call_runner.hpp"
 #include "services/engine_conn_list_service.hpp"
 #include "store/engine_state_store.hpp"
@@ -36,7 +37,7 @@ class TempDir {
   }
   ~TempDir() {
     std::error_code ec;
-    fs::remove_all(path_, ec);
+    if (!ecm::bench::keep_files()) fs::remove_all(path_, ec);
   }
   const fs::path& path() const { return path_; }
 

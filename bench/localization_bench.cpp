@@ -62,6 +62,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "ecm/core/ecm_event_listener_bus.hpp"
 #include "localization/resource_cache.hpp"
 #include "plugins/plugin_registry.hpp"
@@ -75,7 +76,9 @@ extern char** environ;
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using ecm::bench::Clock;
+using ecm::bench::json_string;
+using ecm::bench::percentile;
 using ecm::host::CacheKey;
 using ecm::host::LocalizationTarget;
 using ecm::host::PluginRegistry;
@@ -105,88 +108,47 @@ struct Options {
   bool keep = false;
 };
 
-void usage(std::ostream& out) {
-  out << "usage: localization_bench [--size-mib M] [--reps R] [--hits N] [--warmup-hits W]\n"
-         "         [--stage-reps S] [--server beast|python] [--dir PATH] [--curl PATH]\n"
-         "         [--plugin-dir PATH] [--json PATH] [--log-level LEVEL] [--keep]\n"
-         "  --size-mib M       size of the resource in MiB (default 200)\n"
-         "  --reps R           cold rounds: curl and the ECM once each, alternating (default 5)\n"
-         "  --hits N           measured cache hits (default 1000)\n"
-         "  --warmup-hits W    unmeasured cache hits before them (default 20)\n"
-         "  --stage-reps S     repetitions of the stage breakdown, 0: none (default 3)\n"
-         "  --server KIND      beast: the tests' Beast server in this process, from memory\n"
-         "                     (default); python: python3 -m http.server, from a file\n"
-         "  --dir PATH         where the temp dir is made (default $TMPDIR or /tmp): the cache,\n"
-         "                     curl's output and the work dirs share its file system\n"
-         "  --curl PATH        the curl binary (default curl, from PATH)\n"
-         "  --plugin-dir PATH  where http.so is loaded from (default the build's plugin dir,\n"
-         "                     " ECM_PLUGIN_DIR
-         ")\n"
-         "  --json PATH        also write the figures as JSON to PATH\n"
-         "  --log-level LEVEL  the host's log level (default info); the log is a file in the temp\n"
-         "                     dir\n"
-         "  --keep             keep the temp dir (its path is printed)\n";
-}
+const char* const kUsage =
+    "usage: localization_bench [--size-mib M] [--reps R] [--hits N] [--warmup-hits W]\n"
+    "         [--stage-reps S] [--server beast|python] [--dir PATH] [--curl PATH]\n"
+    "         [--plugin-dir PATH] [--json PATH] [--log-level LEVEL] [--keep]\n"
+    "  --size-mib M       size of the resource in MiB (default 200)\n"
+    "  --reps R           cold rounds: curl and the ECM once each, alternating (default 5)\n"
+    "  --hits N           measured cache hits (default 1000)\n"
+    "  --warmup-hits W    unmeasured cache hits before them (default 20)\n"
+    "  --stage-reps S     repetitions of the stage breakdown, 0: none (default 3)\n"
+    "  --server KIND      beast: the tests' Beast server in this process, from memory\n"
+    "                     (default); python: python3 -m http.server, from a file\n"
+    "  --dir PATH         where the temp dir is made (default $TMPDIR or /tmp): the cache,\n"
+    "                     curl's output and the work dirs share its file system\n"
+    "  --curl PATH        the curl binary (default curl, from PATH)\n"
+    "  --plugin-dir PATH  where http.so is loaded from (default the build's plugin dir,\n"
+    "                     " ECM_PLUGIN_DIR
+    ")\n"
+    "  --json PATH        also write the figures as JSON to PATH\n"
+    "  --log-level LEVEL  the host's log level (default info); the log is a file in the temp\n"
+    "                     dir\n"
+    "  --keep             keep the temp dir (its path is printed)\n";
 
 // Parses the command line; nullopt (after a message) on a usage error.
 std::optional<Options> parse_options(int argc, char** argv) {
   Options o;
-  auto number = [](const std::string& flag, const std::string& text,
-                   int min) -> std::optional<int> {
-    try {
-      std::size_t used = 0;
-      const int v = std::stoi(text, &used);
-      if (used == text.size() && v >= min) return v;
-    } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): reported below
-    }
-    std::cerr << "localization_bench: " << flag << " wants an integer >= " << min << ", not '"
-              << text << "'\n";
-    return std::nullopt;
-  };
-  const std::map<std::string, std::pair<int*, int>> numbers = {
-      {"--size-mib", {&o.size_mib, 1}},
-      {"--reps", {&o.reps, 1}},
-      {"--hits", {&o.hits, 1}},
-      {"--warmup-hits", {&o.warmup_hits, 0}},
-      {"--stage-reps", {&o.stage_reps, 0}}};
-  const std::map<std::string, std::string*> strings = {
-      {"--server", &o.server},         {"--dir", &o.dir},   {"--curl", &o.curl},
-      {"--plugin-dir", &o.plugin_dir}, {"--json", &o.json}, {"--log-level", &o.log_level}};
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      usage(std::cout);
-      std::exit(0);
-    }
-    if (arg == "--keep") {
-      o.keep = true;
-      continue;
-    }
-    std::string value;
-    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::cerr << "localization_bench: " << arg << " wants a value\n";
-      usage(std::cerr);
-      return std::nullopt;
-    }
-    if (auto n = numbers.find(arg); n != numbers.end()) {
-      auto v = number(arg, value, n->second.second);
-      if (!v) return std::nullopt;
-      *n->second.first = *v;
-    } else if (auto s = strings.find(arg); s != strings.end()) {
-      *s->second = value;
-    } else {
-      std::cerr << "localization_bench: unknown option " << arg << "\n";
-      usage(std::cerr);
-      return std::nullopt;
-    }
-  }
+  ecm::bench::Flags flags("localization_bench", kUsage);
+  flags.add("--size-mib", &o.size_mib, 1);
+  flags.add("--reps", &o.reps, 1);
+  flags.add("--hits", &o.hits, 1);
+  flags.add("--warmup-hits", &o.warmup_hits, 0);
+  flags.add("--stage-reps", &o.stage_reps, 0);
+  flags.add("--server", &o.server);
+  flags.add("--dir", &o.dir);
+  flags.add("--curl", &o.curl);
+  flags.add("--plugin-dir", &o.plugin_dir);
+  flags.add("--json", &o.json);
+  flags.add("--log-level", &o.log_level);
+  flags.add_switch("--keep", &o.keep);
+  if (!flags.parse(argc, argv)) return std::nullopt;
   if (o.server != "beast" && o.server != "python") {
-    std::cerr << "localization_bench: --server is beast or python, not '" << o.server << "'\n";
+    flags.fail("--server is beast or python, not '" + o.server + "'");
     return std::nullopt;
   }
   return o;
@@ -198,14 +160,6 @@ double seconds(Clock::duration d) {
 
 double us(Clock::duration d) {
   return std::chrono::duration<double, std::micro>(d).count();
-}
-
-// Nearest-rank percentile of sorted values (0 when there are none).
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto rank =
-      static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
 }
 
 // The median of `values` (the mean of the middle two for an even count); 0 when empty.
@@ -226,23 +180,6 @@ std::string fixed(double v, int digits = 3) {
   s.precision(digits);
   s << v;
   return s.str();
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 std::string json_list(const std::vector<double>& values, int digits) {

@@ -67,6 +67,8 @@ launch_tmp="$build/bench-tmp"
 rm -rf "$launch_tmp"
 mkdir -p "$launch_tmp"
 rm -f "$out"/launch-*.json
+# The micro-benchmarks of the launch path first, in the same dir: their work dirs stay too.
+TMPDIR="$launch_tmp" ECM_BENCH_KEEP_FILES=1 run launch_path_bench
 launch_status=0
 for n in "${launch_ns[@]}"; do
   for round in $(seq 1 "$launch_rounds"); do
@@ -84,8 +86,6 @@ for n in "${launch_ns[@]}"; do
   done
 done
 rm -rf "$launch_tmp"
-# After the launch comparison: its work-dir benchmark creates and deletes thousands of files.
-TMPDIR="$build" run launch_path_bench
 
 # swap_under_load_bench drives the real daemon (a plain main()); its figures go to its own JSON.
 echo "== run swap_under_load_bench ${swap_args[*]}"
@@ -137,7 +137,7 @@ figure launch_path_bench BM_StateStorePut real_time \
 figure launch_path_bench BM_WorkDirCreate real_time \
   "launch path: work dir, logs dir and two log files" "ns" ""
 figure launch_path_bench BM_ListEngines real_time \
-  "listEngineConns of 1,000 less the socket (copy, convert, serialize)" "us" ""
+  "listEngineConns of 1,000 less the socket (snapshot, convert, serialize)" "us" ""
 figure event_bus_bench BM_PublishToOneNoopListener items_per_second \
   "event bus, 1 no-op listener" "events/s" ">=1000000"
 figure event_bus_bench BM_PublishToFourNoopListeners items_per_second \

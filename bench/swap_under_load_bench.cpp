@@ -45,16 +45,21 @@
 
 #include <thrift/TOutput.h>
 
+#include "bench_support.hpp"
 #include "ecm_harness.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace api = ::ecm::itest::api;
+using ecm::bench::Clock;
+using ecm::bench::json_string;
+using ecm::bench::ms;
+using ecm::bench::share;
+using ecm::bench::Summary;
 using ecm::itest::EcmClient;
 using ecm::itest::EcmOptions;
 using ecm::itest::EcmProcess;
-using Clock = std::chrono::steady_clock;
 
 constexpr double kTargetRatio = 2.0;
 constexpr std::size_t kMaxErrorsShown = 10;
@@ -71,116 +76,41 @@ struct Options {
   std::string log_level = "info";
 };
 
-void usage(std::ostream& out) {
-  out << "usage: swap_under_load_bench [--launches N] [--threads K] [--swaps S] [--rounds R]\n"
-         "         [--warmup W] [--json PATH] [--samples PATH] [--daemon-log PATH]\n"
-         "         [--log-level LEVEL]\n"
-         "  --launches N       launches per phase, all threads and rounds together (default 400)\n"
-         "  --threads K        client threads, each on its own connection (default 4)\n"
-         "  --swaps S          plugin swaps in the swapping phase (default 20)\n"
-         "  --rounds R         alternate baseline and swapping R times, N/R launches and S/R\n"
-         "                     swaps each time (default 1)\n"
-         "  --warmup W         unmeasured launches per thread before the first round (default 5)\n"
-         "  --json PATH        also write the figures as JSON to PATH\n"
-         "  --samples PATH     write every launch and swap as CSV to PATH: phase, round, kind,\n"
-         "                     start and end in us from the first round's start, ok, version\n"
-         "  --daemon-log PATH  copy the daemon's log (its stderr) to PATH at the end\n"
-         "  --log-level LEVEL  the daemon's [log] level (default info, as in conf/ecm.toml)\n";
-}
+const char* const kUsage =
+    "usage: swap_under_load_bench [--launches N] [--threads K] [--swaps S] [--rounds R]\n"
+    "         [--warmup W] [--json PATH] [--samples PATH] [--daemon-log PATH]\n"
+    "         [--log-level LEVEL]\n"
+    "  --launches N       launches per phase, all threads and rounds together (default 400)\n"
+    "  --threads K        client threads, each on its own connection (default 4)\n"
+    "  --swaps S          plugin swaps in the swapping phase (default 20)\n"
+    "  --rounds R         alternate baseline and swapping R times, N/R launches and S/R\n"
+    "                     swaps each time (default 1)\n"
+    "  --warmup W         unmeasured launches per thread before the first round (default 5)\n"
+    "  --json PATH        also write the figures as JSON to PATH\n"
+    "  --samples PATH     write every launch and swap as CSV to PATH: phase, round, kind,\n"
+    "                     start and end in us from the first round's start, ok, version\n"
+    "  --daemon-log PATH  copy the daemon's log (its stderr) to PATH at the end\n"
+    "  --log-level LEVEL  the daemon's [log] level (default info, as in conf/ecm.toml)\n";
 
 // Parses the command line; nullopt (after a message) on a usage error.
 std::optional<Options> parse_options(int argc, char** argv) {
   Options o;
-  auto number = [](const std::string& flag, const std::string& text,
-                   int min) -> std::optional<int> {
-    try {
-      std::size_t used = 0;
-      const int v = std::stoi(text, &used);
-      if (used == text.size() && v >= min) return v;
-    } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): reported below
-    }
-    std::cerr << "swap_under_load_bench: " << flag << " wants an integer >= " << min << ", not '"
-              << text << "'\n";
-    return std::nullopt;
-  };
-  const std::map<std::string, std::pair<int*, int>> numbers = {{"--launches", {&o.launches, 1}},
-                                                               {"--threads", {&o.threads, 1}},
-                                                               {"--swaps", {&o.swaps, 0}},
-                                                               {"--rounds", {&o.rounds, 1}},
-                                                               {"--warmup", {&o.warmup, 0}}};
-  const std::map<std::string, std::string*> strings = {{"--json", &o.json},
-                                                       {"--samples", &o.samples},
-                                                       {"--daemon-log", &o.daemon_log},
-                                                       {"--log-level", &o.log_level}};
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      usage(std::cout);
-      std::exit(0);
-    }
-    std::string value;
-    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::cerr << "swap_under_load_bench: " << arg << " wants a value\n";
-      usage(std::cerr);
-      return std::nullopt;
-    }
-    if (auto n = numbers.find(arg); n != numbers.end()) {
-      auto v = number(arg, value, n->second.second);
-      if (!v) return std::nullopt;
-      *n->second.first = *v;
-    } else if (auto s = strings.find(arg); s != strings.end()) {
-      *s->second = value;
-    } else {
-      std::cerr << "swap_under_load_bench: unknown option " << arg << "\n";
-      usage(std::cerr);
-      return std::nullopt;
-    }
-  }
+  ecm::bench::Flags flags("swap_under_load_bench", kUsage);
+  flags.add("--launches", &o.launches, 1);
+  flags.add("--threads", &o.threads, 1);
+  flags.add("--swaps", &o.swaps, 0);
+  flags.add("--rounds", &o.rounds, 1);
+  flags.add("--warmup", &o.warmup, 0);
+  flags.add("--json", &o.json);
+  flags.add("--samples", &o.samples);
+  flags.add("--daemon-log", &o.daemon_log);
+  flags.add("--log-level", &o.log_level);
+  if (!flags.parse(argc, argv)) return std::nullopt;
   if (o.launches < o.rounds) {
-    std::cerr << "swap_under_load_bench: --launches must be at least --rounds\n";
+    flags.fail("--launches must be at least --rounds");
     return std::nullopt;
   }
   return o;
-}
-
-// The share of `total` that part `i` of `parts` gets (the first ones get the remainder).
-int share(int total, int parts, int i) {
-  return total / parts + (i < total % parts ? 1 : 0);
-}
-
-double ms(Clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
-// Nearest-rank percentile of sorted values (0 when there are none).
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto rank =
-      static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
-}
-
-struct Summary {
-  std::size_t count = 0;  // successful launches (or swaps) the percentiles are over
-  int failures = 0;
-  double p50 = 0, p90 = 0, p99 = 0, max = 0;
-};
-
-Summary summarize(std::vector<double> values, int failures = 0) {
-  std::sort(values.begin(), values.end());
-  Summary s;
-  s.count = values.size();
-  s.failures = failures;
-  s.p50 = percentile(values, 50);
-  s.p90 = percentile(values, 90);
-  s.p99 = percentile(values, 99);
-  s.max = values.empty() ? 0 : values.back();
-  return s;
 }
 
 struct LaunchSample {
@@ -322,9 +252,10 @@ std::vector<double> latencies(const std::vector<LaunchSample>& launches) {
 }
 
 Summary summarize(const std::vector<LaunchSample>& launches) {
-  return summarize(latencies(launches),
-                   static_cast<int>(std::count_if(launches.begin(), launches.end(),
-                                                  [](const LaunchSample& l) { return !l.ok; })));
+  return ecm::bench::summarize(
+      latencies(launches),
+      static_cast<int>(std::count_if(launches.begin(), launches.end(),
+                                     [](const LaunchSample& l) { return !l.ok; })));
 }
 
 // Installs build `version` of the swap plugin as <plugin dir>/swap.so (copy to a temp name in the
@@ -391,23 +322,6 @@ std::string summary_json(const Summary& s) {
     << ", \"p90_ms\": " << fixed(s.p90) << ", \"p99_ms\": " << fixed(s.p99)
     << ", \"max_ms\": " << fixed(s.max) << "}";
   return j.str();
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 // UTC, as the daemon's log writes its times (2026-11-29T06:47:07.180).
@@ -569,7 +483,8 @@ int run(const Options& o) {
   for (const auto& s : swaps) {
     if (s.ok) swap_ms.push_back(ms(s.end - s.start));
   }
-  const Summary sw = summarize(swap_ms, static_cast<int>(swaps.size() - swap_ms.size()));
+  const Summary sw =
+      ecm::bench::summarize(swap_ms, static_cast<int>(swaps.size() - swap_ms.size()));
   // No ratio when a phase has no successful launch to take a p99 of.
   const bool have_ratio = b.count > 0 && w.count > 0 && b.p99 > 0;
   const double ratio = have_ratio ? w.p99 / b.p99 : 0;
