@@ -82,6 +82,26 @@ TEST(EngineConnListService, StoppedEngineEndsSuccessWhateverTheSignal) {
   EXPECT_EQ(ended->stop_reason, "stopped by request");
 }
 
+// A snapshot shares the table's records without copying them: a later change replaces the record
+// in the table and leaves the one the snapshot holds as it was.
+TEST(EngineConnListService, ASnapshotIsNotChangedByLaterChanges) {
+  EngineConnListService s;
+  s.add_unless_ticket_known(record("ec-1", "t-1"));
+  const auto before = s.snapshot({});
+  ASSERT_EQ(before.size(), 1u);
+  ASSERT_TRUE(s.transition("ec-1", S::kRunning, [](core::EngineConn& e) { e.pid = 42; }));
+  ASSERT_TRUE(s.update("ec-1", [](core::EngineConn& e) { e.last_message = "hello"; }));
+  EXPECT_EQ(before[0]->status, S::kStarting);
+  EXPECT_EQ(before[0]->pid, 0);
+  EXPECT_EQ(before[0]->last_message, "");
+  const auto after = s.snapshot({});
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0]->status, S::kRunning);
+  EXPECT_EQ(after[0]->pid, 42);
+  EXPECT_EQ(after[0]->last_message, "hello");
+  EXPECT_EQ(s.snapshot({std::nullopt, std::nullopt, S::kStarting}).size(), 0u);
+}
+
 TEST(EngineConnListService, FiltersCombine) {
   EngineConnListService s;
   s.add_unless_ticket_known(record("ec-1", "", "alice"));

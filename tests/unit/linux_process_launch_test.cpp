@@ -229,3 +229,27 @@ TEST_F(LinuxProcessLaunchTest, StartTimeIdentifiesTheProcess) {
   launcher_->stop(started.pid, SIGKILL, 0ms);
   EXPECT_FALSE(read_process_start_time(999'999'999));
 }
+
+// Field 22 of /proc/PID/stat, counted past a command name holding spaces and parentheses (the name
+// of the executable: here a link named like the rest of the line), is the start in clock ticks
+// since boot: now, give or take the time the test took.
+TEST_F(LinuxProcessLaunchTest, StartTimeIsReadPastACommandNameWithSpacesAndParentheses) {
+  const std::string link = dir_ + "/x) 1 2 (y";
+  std::filesystem::create_symlink("/bin/sleep", link);
+  ProcessSpec spec = shell("");
+  spec.executable = link;
+  spec.argv = {link, "600"};
+  std::ifstream uptime_file("/proc/uptime");
+  double uptime = 0;
+  uptime_file >> uptime;
+  auto started = launcher_->start(spec, [](int, const ExitStatus&) {});
+  std::ifstream comm("/proc/" + std::to_string(started.pid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  EXPECT_EQ(name, "x) 1 2 (y") << "the test needs the odd name in field 2";
+  const double started_s =
+      static_cast<double>(started.start_time) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  EXPECT_NEAR(started_s, uptime, 5.0);
+  EXPECT_FALSE(is_zombie(started.pid));
+  launcher_->stop(started.pid, SIGKILL, 0ms);
+}
