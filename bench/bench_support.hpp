@@ -1,5 +1,5 @@
 // What the plain-main() benchmarks share: latency summaries, the split of work over threads, a
-// small flag parser and JSON text. Header-only; the benchmarks are single files.
+// small flag parser and JSON text. Header-only (benchmarks that include it link Boost::json).
 #pragma once
 
 #include <algorithm>
@@ -15,6 +15,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <boost/json/serialize.hpp>
 
 namespace ecm::bench {
 
@@ -70,21 +72,9 @@ inline std::string json_number(double v) {
   return buf;
 }
 
+// `s` as a JSON string, quoted and escaped (Boost.JSON).
 inline std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+  return boost::json::serialize(boost::json::string_view(s));
 }
 
 // `--name VALUE` / `--name=VALUE` flags bound to ints (with a minimum) and strings, `--name`
