@@ -17,32 +17,15 @@ namespace {
 
 // The daemon reads its "/proc" files from <dir>/proc (relative to its config): memory as the test
 // writes it, a /proc/stat that never moves.
-constexpr const char* kHealthToml = R"(
-[health]
-sample_interval = "200ms"
-memory_min_available_percent = 5
-proc_meminfo = "proc/meminfo"
-proc_stat = "proc/stat"
-proc_loadavg = "proc/loadavg"
-)";
-
-void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::filesystem::create_directories(p.parent_path());
-  auto tmp = p.string() + ".tmp";
-  std::ofstream(tmp, std::ios::trunc) << text;
-  std::filesystem::rename(tmp, p);
-}
+const std::string kHealthToml =
+    std::string("\n[health]\nmemory_min_available_percent = 5\n") + kFakeProcHealthKeys;
 
 // A daemon whose node has 10% of its memory available (healthy while the threshold is 5%).
 std::unique_ptr<EcmProcess> start_ecm() {
   EcmOptions o;
   o.extra_toml = kHealthToml;
   auto ecm = std::make_unique<EcmProcess>(o, false);
-  write_file(
-      ecm->dir() / "proc" / "meminfo",
-      "MemTotal:       10000000 kB\nMemFree:          100 kB\nMemAvailable:    1000000 kB\n");
-  write_file(ecm->dir() / "proc" / "stat", "cpu  100 0 100 800 0 0 0 0 0 0\n");
-  write_file(ecm->dir() / "proc" / "loadavg", "0.25 0.20 0.10 1/100 4321\n");
+  write_fake_proc(*ecm, 10);
   ecm->start();
   return ecm;
 }
@@ -105,9 +88,7 @@ TEST(ConfigReload, SighupAppliesLiveKeysAndNamesThoseThatNeedARestart) {
   // Live keys took effect: two samples under the new threshold, and the next launch's default.
   EXPECT_TRUE(eventually([&] { return health(*ecm) == api::NodeHealth::STOCK_AVAILABLE; }))
       << ecm->daemon_stderr();
-  write_file(
-      ecm->dir() / "proc" / "meminfo",  // enough memory again for the launch below
-      "MemTotal:       10000000 kB\nMemFree:          100 kB\nMemAvailable:    5000000 kB\n");
+  write_fake_proc(*ecm, 50);  // enough memory again for the launch below
   ASSERT_TRUE(eventually([&] { return health(*ecm) == api::NodeHealth::HEALTHY; }));
   auto second = ecm->launch(shell_request("alice", "sleep 30"));
   EXPECT_EQ(second.memory_bytes, 100ll << 20);

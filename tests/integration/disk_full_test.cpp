@@ -49,16 +49,12 @@ TEST(DiskFull, TheEngineAndTheEcmGoOnAndHealthShowsItUntilSpaceIsBack) {
   o.extra_toml =
       "[cleanup]\ninterval = \"200ms\"\n"
       // Readings of a quiet machine: the CPU of the machine running the tests plays no part.
-      "[health]\nsample_interval = \"200ms\"\nproc_meminfo = \"proc/meminfo\"\n"
-      "proc_stat = \"proc/stat\"\nproc_loadavg = \"proc/loadavg\"\n"
+      "[health]\n" +
+      std::string(kFakeProcHealthKeys) +
       // Rotation of the engine's 4 MiB log cannot copy it on a full disk: it must fail quietly.
       "[logs]\nrotate_size = \"1MiB\"\nrotate_check_interval = \"200ms\"\n";
   EcmProcess ecm(o, false);
-  fs::create_directories(ecm.dir() / "proc");
-  std::ofstream(ecm.dir() / "proc" / "meminfo")
-      << "MemTotal: 10000000 kB\nMemFree: 100 kB\nMemAvailable: 5000000 kB\n";
-  std::ofstream(ecm.dir() / "proc" / "stat") << "cpu  100 0 100 800 0 0 0 0 0 0\n";
-  std::ofstream(ecm.dir() / "proc" / "loadavg") << "0.25 0.20 0.10 1/100 4321\n";
+  write_fake_proc(ecm, 50);
   SmallFileSystem small(ecm.work_root(), "4m");
   ASSERT_TRUE(small.mounted()) << "mount tmpfs: " << std::strerror(errno);
   ecm.start();

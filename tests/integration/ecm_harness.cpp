@@ -466,6 +466,22 @@ std::string read_file(const std::filesystem::path& path) {
   return s.str();
 }
 
+void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  const auto tmp = path.string() + ".tmp";
+  std::ofstream(tmp, std::ios::trunc) << text;
+  fs::rename(tmp, path);
+}
+
+void write_fake_proc(const EcmProcess& ecm, int memory_available_percent) {
+  const auto proc = ecm.dir() / "proc";
+  write_file_atomically(proc / "meminfo",
+                        "MemTotal:       10000000 kB\nMemFree:          100 kB\nMemAvailable:   " +
+                            std::to_string(memory_available_percent * 100000) + " kB\n");
+  write_file_atomically(proc / "stat", "cpu  100 0 100 800 0 0 0 0 0 0\n");
+  write_file_atomically(proc / "loadavg", "0.25 0.20 0.10 1/100 4321\n");
+}
+
 std::vector<std::filesystem::path> tree(const std::filesystem::path& root) {
   std::vector<fs::path> out;
   std::error_code ec;

@@ -188,6 +188,19 @@ bool wait_group_gone(pid_t pgid, std::chrono::milliseconds timeout = 10s);
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s);
 
 std::string read_file(const std::filesystem::path& path);
+// Replaces `path` whole (a temp file renamed over it, its dir made if missing): a daemon that
+// reads it never sees half of it.
+void write_file_atomically(const std::filesystem::path& path, const std::string& text);
+
+// [health] keys that point the daemon at readings under its dir (<dir>/proc/meminfo, stat,
+// loadavg: write_fake_proc) instead of /proc, sampled every 200 ms: the load of the machine
+// running the tests plays no part in the node's health.
+inline constexpr const char* kFakeProcHealthKeys =
+    "sample_interval = \"200ms\"\nproc_meminfo = \"proc/meminfo\"\nproc_stat = \"proc/stat\"\n"
+    "proc_loadavg = \"proc/loadavg\"\n";
+// Writes the readings kFakeProcHealthKeys points at: memory_available_percent of 10 GB
+// available, a /proc/stat that never moves (an idle CPU) and a quiet load. Again to change them.
+void write_fake_proc(const EcmProcess& ecm, int memory_available_percent);
 
 // posix_spawn of `argv` with stdin /dev/null and stdout/stderr to the given files (truncated, or
 // appended to with `append`), the signal mask cleared.

@@ -24,38 +24,15 @@ namespace http = boost::beast::http;
 // The daemon reads its "/proc" files from <dir>/proc (relative to its config), which the test
 // writes: memory as it likes, and a /proc/stat that never moves (so the CPU of the machine
 // running the tests cannot make the node overloaded).
-constexpr const char* kHealthToml = R"(
-[health]
-sample_interval = "200ms"
-proc_meminfo = "proc/meminfo"
-proc_stat = "proc/stat"
-proc_loadavg = "proc/loadavg"
-
-[metrics]
-listen = "127.0.0.1:0"
-)";
-
-void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::filesystem::create_directories(p.parent_path());
-  auto tmp = p.string() + ".tmp";
-  std::ofstream(tmp, std::ios::trunc) << text;
-  std::filesystem::rename(tmp, p);  // the daemon never reads half a file
-}
-
-void write_memory(const EcmProcess& ecm, int available_percent) {
-  write_file(ecm.dir() / "proc" / "meminfo",
-             "MemTotal:       10000000 kB\nMemFree:          100 kB\nMemAvailable:   " +
-                 std::to_string(available_percent * 100000) + " kB\n");
-}
+const std::string kHealthToml =
+    std::string("\n[health]\n") + kFakeProcHealthKeys + "\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
 
 // A daemon with injected /proc files (memory `available_percent`) and the metrics server on.
 std::unique_ptr<EcmProcess> start_ecm(int available_percent, const std::string& more_toml = "") {
   EcmOptions o;
   o.extra_toml = kHealthToml + more_toml;
   auto ecm = std::make_unique<EcmProcess>(o, false);
-  write_memory(*ecm, available_percent);
-  write_file(ecm->dir() / "proc" / "stat", "cpu  100 0 100 800 0 0 0 0 0 0\n");
-  write_file(ecm->dir() / "proc" / "loadavg", "0.25 0.20 0.10 1/100 4321\n");
+  write_fake_proc(*ecm, available_percent);
   ecm->start();
   return ecm;
 }
@@ -150,7 +127,7 @@ TEST(HealthMetrics, HealthyByDefaultWithTheNodesReadings) {
   EcmOptions o;
   o.extra_toml = "\n[health]\nsample_interval = \"200ms\"\nproc_stat = \"proc/stat\"\n";
   EcmProcess ecm(o, false);
-  write_file(ecm.dir() / "proc" / "stat", "cpu  1 0 1 8 0 0 0 0 0 0\n");
+  write_file_atomically(ecm.dir() / "proc" / "stat", "cpu  1 0 1 8 0 0 0 0 0 0\n");
   ecm.start();
   auto r = health(ecm);
   EXPECT_EQ(r.status, api::EcmStatus::RUNNING);
@@ -175,7 +152,7 @@ TEST(HealthMetrics, LowMemoryInTwoSamplesRefusesLaunchesUntilItRecovers) {
   EXPECT_EQ(health(*ecm).health, api::NodeHealth::HEALTHY) << reasons(health(*ecm));
   ecm->launch(shell_request("alice", "sleep 30"));
 
-  write_memory(*ecm, 1);
+  write_fake_proc(*ecm, 1);
   ASSERT_TRUE(eventually([&] { return health_is(*ecm, api::NodeHealth::STOCK_AVAILABLE); }))
       << reasons(health(*ecm));
   auto r = health(*ecm);
@@ -196,7 +173,7 @@ TEST(HealthMetrics, LowMemoryInTwoSamplesRefusesLaunchesUntilItRecovers) {
   ecm->client().listEngineConns(running, f);
   EXPECT_EQ(running.size(), 1u);
 
-  write_memory(*ecm, 50);
+  write_fake_proc(*ecm, 50);
   ASSERT_TRUE(eventually([&] { return health_is(*ecm, api::NodeHealth::HEALTHY); }))
       << reasons(health(*ecm));
   EXPECT_EQ(ecm->launch(shell_request("alice", "sleep 30")).status, api::EngineStatus::RUNNING);

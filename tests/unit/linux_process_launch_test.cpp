@@ -33,10 +33,12 @@ class LinuxProcessLaunchTest : public ::testing::Test {
     io_thread_ = std::thread([this] { io_.run(); });
   }
   void TearDown() override {
-    launcher_.reset();
-    guard_.reset();
+    // The event loop first: a process that ended at the end of a test (a stop) makes its exit
+    // handler ready, and it must not run on a launcher already destroyed.
     io_.stop();
     io_thread_.join();
+    launcher_.reset();
+    guard_.reset();
     fs::remove_all(dir_);
   }
 
