@@ -32,6 +32,9 @@ TEST(Plugins, Launch_MisbehavingPluginFailsTypedAndTheDaemonKeepsServing) {
       {"garbage", "absolute"},
       {"escape", "escapes"},
       {"refuse", "backend unavailable"},
+      {"throw_ports", "ports threw: ports exploded"},
+      {"bad_ports", "port"},
+      {"throw_readiness", "readiness threw: readiness exploded"},
   };
   for (const auto& [mode, expected] : modes) {
     SCOPED_TRACE("mode " + mode);
@@ -90,7 +93,7 @@ TEST(Plugins, Launch_AHangingPluginCallTimesOutAndTheDaemonKeepsServing) {
   o.enabled = std::vector<std::string>{"shell", "misbehaving"};
   o.plugin_toml["misbehaving"] = "[ecm]\ncall_timeout = \"500ms\"\n";
   EcmProcess ecm(o);
-  for (const std::string mode : {"hang", "hang_validate"}) {
+  for (const std::string mode : {"hang", "hang_validate", "hang_ports"}) {
     SCOPED_TRACE(mode);
     api::LaunchRequest req;
     req.__set_user("alice");

@@ -7,6 +7,10 @@
 //   hang        build() never returns (sleeps an hour)
 //   ok          a valid spec running /bin/sleep 600
 // validate() throws when mode is `throw_validate` and never returns when it is `hang_validate`.
+// ports() throws when mode is `throw_ports`, asks for a port without a name when it is
+// `bad_ports`, and never returns when it is `hang_ports`; readiness() throws when mode is
+// `throw_readiness` (these run in one go with validate() and build(): each error must name its
+// own call).
 #include <ecm/sdk/sdk.hpp>
 
 #include <chrono>
@@ -24,6 +28,16 @@ class Misbehaving final : public LauncherPlugin {
   Status validate(const LaunchRequest& r) const override {
     if (mode(r) == "throw_validate") throw std::runtime_error("validate exploded");
     if (mode(r) == "hang_validate") std::this_thread::sleep_for(std::chrono::hours(1));
+    return {};
+  }
+  std::vector<PortRequest> ports(const LaunchRequest& r) const override {
+    if (mode(r) == "throw_ports") throw std::runtime_error("ports exploded");
+    if (mode(r) == "hang_ports") std::this_thread::sleep_for(std::chrono::hours(1));
+    if (mode(r) == "bad_ports") return {PortRequest{}};
+    return {};
+  }
+  ReadinessRule readiness(const LaunchRequest& r, const LaunchContext&) const override {
+    if (mode(r) == "throw_readiness") throw std::runtime_error("readiness exploded");
     return {};
   }
   Result<LaunchSpec> build(const LaunchRequest& r, const LaunchContext&) const override {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -193,6 +195,33 @@ TEST_F(PluginRegistryTest, PluginExceptionsAndGarbageBecomePluginFailures) {
         << mode;
   }
   EXPECT_EQ(l->plan(request("misbehaving", "ok"), ctx).spec.executable, "/bin/sleep");
+}
+
+// validate, resources and ports run in one go, as build and readiness do: an error names the call
+// of the go that failed, not the first one.
+TEST_F(PluginRegistryTest, AnErrorInAGoOfCallsNamesTheCallThatFailed) {
+  install_test_plugin("misbehaving");
+  auto r = make();
+  r.load("misbehaving");
+  auto l = r.launcher_for("misbehaving", "");
+  const sdk::LaunchContext ctx{"ec-1", "/tmp/w", "/tmp/w/logs", {}};
+  auto message_of = [](const std::function<void()>& call) -> std::string {
+    try {
+      call();
+    } catch (const core::EcmException& e) {
+      EXPECT_EQ(e.code(), core::ErrorCode::kPluginFailed) << e.what();
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(message_of([&] { l->admit(request("misbehaving", "throw_ports")); }),
+            "plugin 'misbehaving' ports threw: ports exploded");
+  EXPECT_NE(message_of([&] { l->admit(request("misbehaving", "bad_ports")); }).find("port"),
+            std::string::npos);
+  EXPECT_EQ(message_of([&] { l->plan(request("misbehaving", "throw_readiness"), ctx); }),
+            "plugin 'misbehaving' readiness threw: readiness exploded");
+  EXPECT_EQ(message_of([&] { l->admit(request("misbehaving", "throw_validate")); }),
+            "plugin 'misbehaving' validate threw: validate exploded");
 }
 
 TEST_F(PluginRegistryTest, LibraryLeavesTheProcessWhenItsLastObjectIsGone) {
