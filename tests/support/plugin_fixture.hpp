@@ -1,9 +1,6 @@
 // A test of one built plugin: its library loaded straight from ECM_PLUGIN_DIR with Boost.DLL, its
 // descriptor, and a temp dir of its own for each test. Objects a test makes from the descriptor
-// must be locals of the test body. Each plugin is loaded once per test process and stays loaded:
-// GCC 12's LeakSanitizer can crash at exit reading the dynamic TLS a library dlclose'd earlier
-// left behind ("Tracer caught signal 11", a garbage DTLS range), and these tests need no unload
-// (the registry's tests cover unloading).
+// must be locals of the test body: deleted before the library handle.
 #pragma once
 
 #include <unistd.h>
@@ -12,7 +9,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -34,29 +30,17 @@ class PluginFixture : public ::testing::Test {
            ("ecm-" + name_ + "-" + std::to_string(::getpid()) + "-" + info->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    library_ = loaded(name_);
+    library_ = std::make_unique<boost::dll::shared_library>(
+        (std::filesystem::path(ECM_PLUGIN_DIR) / (name_ + ".so")).string(),
+        boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
     descriptor_ = &library_->get_alias<const sdk::PluginDescriptor>("ecm_plugin_descriptor");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string name_;
   std::filesystem::path dir_;
-  std::shared_ptr<boost::dll::shared_library> library_;
+  std::unique_ptr<boost::dll::shared_library> library_;
   const sdk::PluginDescriptor* descriptor_ = nullptr;
-
- private:
-  // The plugin's library, loaded the first time it is asked for; never unloaded, not even at exit
-  // (the map is never destroyed).
-  static std::shared_ptr<boost::dll::shared_library> loaded(const std::string& name) {
-    static auto* libraries = new std::map<std::string, std::shared_ptr<boost::dll::shared_library>>;
-    auto& lib = (*libraries)[name];
-    if (!lib) {
-      lib = std::make_shared<boost::dll::shared_library>(
-          (std::filesystem::path(ECM_PLUGIN_DIR) / (name + ".so")).string(),
-          boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-    }
-    return lib;
-  }
 };
 
 // A whole file's bytes ("" when it cannot be read).
