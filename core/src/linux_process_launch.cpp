@@ -41,6 +41,7 @@ struct ChildArgs {
   // Cloned with CLONE_FILES: the child shares the daemon's descriptor table until it makes its
   // own copy of 0..2 only (close_range CLOSE_RANGE_UNSHARE), first thing.
   bool shares_files;
+  const rlimit* open_files;  // the engine's limit of open files, or null: the daemon's
   // Written by the child when a step fails; the parent reads them after clone() returns (the
   // child shares our memory and CLONE_VFORK suspends us until it execs or exits).
   int error_number;
@@ -87,6 +88,10 @@ ECM_CHILD_NO_SANITIZE int child_main(void* p) {
     sigaction(sig, &dfl, nullptr);  // fails harmlessly for glibc's reserved signals
   }
   if (setsid() < 0) return fail(a, "setsid");
+  if (a->open_files != nullptr &&
+      syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, a->open_files, nullptr) < 0) {
+    return fail(a, "set the open files limit");
+  }
   if (a->credentials != nullptr) {
     const auto& c = *a->credentials;
     if (syscall(SYS_setgroups, c.groups.size(), c.groups.data()) < 0) return fail(a, "setgroups");
@@ -219,6 +224,7 @@ StartedProcess LinuxProcessEngineConnLaunch::start(const ProcessSpec& spec, Exit
       scratch.data(),
       spec.inherit_fds.empty() ? nullptr : env[listen_pid_index].data() + listen_pid_key.size(),
       shares_files,
+      engine_nofile_ ? &*engine_nofile_ : nullptr,
       0,
       nullptr};
 
@@ -386,6 +392,18 @@ std::optional<std::string> stat_field(int pid, int n) {
 }
 
 }  // namespace
+
+std::optional<rlimit> raise_open_files_limit() {
+  rlimit had{};
+  if (::getrlimit(RLIMIT_NOFILE, &had) != 0) return std::nullopt;
+  if (had.rlim_cur < had.rlim_max) {
+    rlimit raised = had;
+    raised.rlim_cur = had.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE,
+                &raised);  // refused (a container's policy): the daemon keeps its own
+  }
+  return had;
+}
 
 std::optional<std::uint64_t> read_process_start_time(int pid) {
   auto f = stat_field(pid, 22);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -129,6 +130,14 @@ EcmDaemon::EcmDaemon(EcmConfig config)
       plugins_(registry_, engines_) {
   // core's event bus logs under "bus": made here, it writes to the daemon's log like the rest.
   log("bus");
+  // A pidfd per engine: the daemon needs more open files than programs usually get; its engines
+  // keep what it was given.
+  if (const auto had = core::raise_open_files_limit()) {
+    processes_.set_engine_open_files_limit(had);
+    rlimit now{};
+    ::getrlimit(RLIMIT_NOFILE, &now);
+    log("daemon")->info("open files: limit {} (engines get {})", now.rlim_cur, had->rlim_cur);
+  }
   // New engines only while the node's health takes them (Healthy, WARN).
   launch_.set_admission_check([this] { return health_.launch_refusal(); });
   launch_.set_latency_observer(

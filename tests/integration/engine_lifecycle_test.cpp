@@ -1,5 +1,6 @@
 // Launch, observe and stop real `shell` engines through the real daemon.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -235,6 +236,53 @@ TEST(EngineLifecycle, Launch_TwentyEnginesListedFilteredAndStoppedLeaveNoProcess
   }
   EXPECT_EQ(count(success), 20u);
   EXPECT_EQ(count(running), 0u);
+}
+
+// "Max open files" of /proc/PID/limits: the soft limit (-1 when unreadable).
+long long soft_open_files_limit(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Max open files", 0) == 0) {
+      std::istringstream rest(line.substr(std::string("Max open files").size()));
+      std::string soft;
+      rest >> soft;
+      return soft == "unlimited" ? -2 : std::stoll(soft);
+    }
+  }
+  return -1;
+}
+
+// Started with a soft limit of 64 open files, the daemon raises its own to the hard limit (it
+// holds a pidfd per engine: 80 engines would not fit in 64) and gives its engines the 64 it got.
+TEST(EngineLifecycle, Launch_TheDaemonRaisesItsOpenFilesLimitAndEnginesKeepTheOneItGot) {
+  rlimit original{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  if (original.rlim_max != RLIM_INFINITY && original.rlim_max < 1024) {
+    GTEST_SKIP() << "hard limit of open files too low to show anything";
+  }
+  rlimit low = original;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);  // the daemon is spawned with it
+  std::unique_ptr<EcmProcess> ecm;
+  try {
+    ecm = std::make_unique<EcmProcess>();
+  } catch (...) {
+    ::setrlimit(RLIMIT_NOFILE, &original);
+    throw;
+  }
+  ::setrlimit(RLIMIT_NOFILE, &original);
+  const auto hard =
+      original.rlim_max == RLIM_INFINITY ? -2 : static_cast<long long>(original.rlim_max);
+  EXPECT_EQ(soft_open_files_limit(ecm->pid()), hard);
+
+  api::EngineConn last;
+  for (int i = 0; i < 80; ++i) {
+    last = ecm->launch(shell_request("alice", "exec sleep 600"));
+    ASSERT_EQ(last.status, api::EngineStatus::RUNNING)
+        << "engine " << i << ": " << last.failure_reason;
+  }
+  EXPECT_EQ(soft_open_files_limit(last.pid), 64);
 }
 
 TEST(EngineLifecycle, Launch_EightThreadsLaunchingAtOnceGetDistinctRunningEngines) {

@@ -8,6 +8,7 @@
 // group can only reach processes this ECM created.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -68,6 +69,10 @@ class LinuxProcessEngineConnLaunch {
   // after the process was reaped and any process left in its group was killed.
   // Throws EcmException(kLaunchFailed) naming the step that failed (open log, chdir, exec...).
   StartedProcess start(const ProcessSpec& spec, ExitHandler on_exit);
+  // Engines started from now on get this limit of open files rather than the daemon's (which
+  // raise_open_files_limit raised): a program written for the usual 1,024 (select()) is not
+  // handed more. Unset: they inherit the daemon's. Set it before the first start().
+  void set_engine_open_files_limit(std::optional<rlimit> limit) { engine_nofile_ = limit; }
 
   // Watches a process this ECM did not start (or started before it restarted): the engine `pid`
   // whose /proc start time is `start_time` and which leads its own process group. False when no
@@ -88,9 +93,16 @@ class LinuxProcessEngineConnLaunch {
   void on_readable(int pid);
 
   boost::asio::io_context& io_;
+  std::optional<rlimit> engine_nofile_;
   mutable std::mutex mu_;
   std::map<int, std::shared_ptr<Watched>> table_;
 };
+
+// Raises this process's soft limit of open files to its hard limit: the daemon holds a pidfd per
+// engine, and shells and systemd start programs with a soft limit of 1,024. Returns the limit it
+// had (for the engines: LinuxProcessEngineConnLaunch::set_engine_open_files_limit); nullopt when
+// it cannot be read.
+std::optional<rlimit> raise_open_files_limit();
 
 // Reads field 22 (start time in clock ticks since boot) of /proc/<pid>/stat; nullopt if gone.
 std::optional<std::uint64_t> read_process_start_time(int pid);
