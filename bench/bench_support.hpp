@@ -10,6 +10,7 @@
 #include <exception>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -71,6 +72,31 @@ inline std::string json_number(double v) {
   std::snprintf(buf, sizeof buf, "%.3f", v);
   return buf;
 }
+
+// Errors from several threads: every one counted, the first `max_kept` kept for the report.
+class ErrorLog {
+ public:
+  explicit ErrorLog(std::size_t max_kept = 20) : max_kept_(max_kept) {}
+  void add(std::string error) {
+    std::lock_guard lock(mu_);
+    ++count_;
+    if (kept_.size() < max_kept_) kept_.push_back(std::move(error));
+  }
+  std::vector<std::string> kept() const {
+    std::lock_guard lock(mu_);
+    return kept_;
+  }
+  int count() const {
+    std::lock_guard lock(mu_);
+    return count_;
+  }
+
+ private:
+  const std::size_t max_kept_;
+  mutable std::mutex mu_;
+  std::vector<std::string> kept_;
+  int count_ = 0;
+};
 
 // `s` as a JSON string, quoted and escaped (Boost.JSON).
 inline std::string json_string(const std::string& s) {

@@ -37,12 +37,11 @@ namespace {
 
 namespace api = ::ecm::itest::api;
 using ecm::bench::Clock;
+using ecm::bench::ErrorLog;
 using ecm::bench::ms;
 using ecm::bench::Summary;
 using ecm::itest::EcmOptions;
 using ecm::itest::EcmProcess;
-
-constexpr std::size_t kMaxErrorsKept = 20;
 
 struct Options {
   int n = 1000;
@@ -72,18 +71,6 @@ const char* const kUsage =
     "                    (/bin/sh -c 'exec /bin/sleep 1000')\n"
     "  --log-level L     the daemon's [log] level (default info, as in conf/ecm.toml)\n";
 
-// What a phase's clients saw.
-struct Errors {
-  std::mutex mu;
-  std::vector<std::string> kept;
-  int count = 0;
-  void add(const std::string& what) {
-    std::lock_guard<std::mutex> lock(mu);
-    ++count;
-    if (kept.size() < kMaxErrorsKept) kept.push_back(what);
-  }
-};
-
 std::string describe(const std::exception& e) {
   if (const auto* err = dynamic_cast<const api::EcmError*>(&e)) {
     return "EcmError " + std::to_string(static_cast<int>(err->code)) + ": " + err->message;
@@ -112,7 +99,7 @@ struct LaunchPhase {
 };
 
 LaunchPhase launch_phase(const EcmProcess& ecm, const std::string& engine_type,
-                         const std::string& tag, int n, int threads, Errors& errors) {
+                         const std::string& tag, int n, int threads, ErrorLog& errors) {
   LaunchPhase phase;
   std::mutex mu;
   std::vector<std::thread> clients;
@@ -172,7 +159,7 @@ struct StopPhase {
 
 // `threads` clients stop the engines; timed until every engine's process group is gone.
 StopPhase stop_phase(const EcmProcess& ecm, const LaunchPhase& launched, int threads,
-                     Errors& errors) {
+                     ErrorLog& errors) {
   StopPhase phase;
   phase.count = static_cast<int>(launched.ids.size());
   std::atomic<int> failures{0};
@@ -273,7 +260,7 @@ int run(const Options& o) {
                        "\nengine_memory = \"1MiB\"\nprotected_memory = \"0B\"\n\n"
                        "[health]\ncpu_overload_percent = 100\nlaunch_failures_unhealthy = 0\n";
   EcmProcess ecm(options);
-  Errors errors;
+  ErrorLog errors;
 
   auto warm = launch_phase(ecm, o.engine_type, "warmup", o.warmup, 1, errors);
   stop_phase(ecm, warm, 1, errors);
@@ -348,7 +335,8 @@ int run(const Options& o) {
     std::cout << "  CPU with " << o.n << " idle engines over " << o.idle_seconds
               << " s: " << idle_cpu_percent << " % of a core\n";
   }
-  for (const auto& e : errors.kept)
+  const auto kept = errors.kept();
+  for (const auto& e : kept)
     std::cerr << "launch_bench: " << e << "\n";
 
   if (!o.json.empty()) {
@@ -368,14 +356,14 @@ int run(const Options& o) {
       << ",\n \"idle_cpu\": {\"seconds\": " << o.idle_seconds
       << ", \"percent_of_a_core\": " << ecm::bench::json_number(idle_cpu_percent) << "}"
       << ",\n \"errors\": [";
-    for (std::size_t i = 0; i < errors.kept.size(); ++i)
-      j << (i ? ", " : "") << ecm::bench::json_string(errors.kept[i]);
+    for (std::size_t i = 0; i < kept.size(); ++i)
+      j << (i ? ", " : "") << ecm::bench::json_string(kept[i]);
     j << "]}\n";
   }
   if (!o.daemon_log.empty()) {
     std::ofstream(o.daemon_log, std::ios::trunc) << ecm.daemon_stderr();
   }
-  const bool failed = errors.count > 0 || seq.failures > 0 || conc.failures > 0 ||
+  const bool failed = errors.count() > 0 || seq.failures > 0 || conc.failures > 0 ||
                       first_stop.failures > 0 || second_stop.failures > 0;
   return failed ? 1 : 0;
 }

@@ -53,10 +53,10 @@
 namespace {
 
 using ecm::bench::Clock;
+using ecm::bench::ErrorLog;
 using ecm::bench::json_number;
 using ecm::bench::json_string;
 using ecm::bench::percentile;
-constexpr std::size_t kMaxErrors = 20;
 
 struct Options {
   int n = 200;
@@ -91,22 +91,6 @@ struct Engines {
   }
 };
 
-class Errors {
- public:
-  void add(std::string e) {
-    std::lock_guard lock(mu_);
-    if (list_.size() < kMaxErrors) list_.push_back(std::move(e));
-  }
-  std::vector<std::string> list() {
-    std::lock_guard lock(mu_);
-    return list_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> list_;
-};
-
 std::string sys_error(const std::string& what, int err) {
   return what + ": " + std::strerror(err);
 }
@@ -130,7 +114,7 @@ class Launcher {
 
   // Launches engine `id` into engines.pids[id]; its latency in ms, or nullopt after adding an
   // error.
-  std::optional<double> launch(int id, Errors& errors) {
+  std::optional<double> launch(int id, ErrorLog& errors) {
     // Strings are built before the clock starts: the floor times the kernel's part.
     const std::string dir = engines_.root + "/e" + std::to_string(id);
     const std::string out = dir + "/stdout", err = dir + "/stderr";
@@ -186,7 +170,7 @@ class Launcher {
   }
 
  private:
-  static std::optional<double> fail(Errors& errors, std::string e) {
+  static std::optional<double> fail(ErrorLog& errors, std::string e) {
     errors.add(std::move(e));
     return std::nullopt;
   }
@@ -202,7 +186,7 @@ struct LaunchPhase {
 };
 
 // Launches engines first_id .. first_id+n-1 on `threads` threads, each its share in a row.
-LaunchPhase launch_phase(Launcher& launcher, int first_id, int n, int threads, Errors& errors) {
+LaunchPhase launch_phase(Launcher& launcher, int first_id, int n, int threads, ErrorLog& errors) {
   std::vector<std::vector<double>> latencies(threads);
   std::atomic<int> failures{0};
   const auto start = Clock::now();
@@ -242,7 +226,7 @@ struct StopPhase {
 };
 
 // SIGTERM to the group of every engine of ids [first_id, first_id+n) that runs, then reaps each.
-StopPhase stop_phase(Engines& engines, int first_id, int n, Errors& errors) {
+StopPhase stop_phase(Engines& engines, int first_id, int n, ErrorLog& errors) {
   StopPhase s;
   const auto start = Clock::now();
   for (int id = first_id; id < first_id + n; ++id) {
@@ -306,7 +290,7 @@ int run(const Options& o) {
   Engines engines{root_template, std::vector<pid_t>(static_cast<std::size_t>(o.n) * 2, 0)};
 
   // Engine ids 0..n-1 are the sequential phase's, n..2n-1 the concurrent phase's.
-  Errors errors;
+  ErrorLog errors;
   Launcher launcher(engines);
   LaunchPhase seq, conc;
   StopPhase stop1, stop2;
@@ -332,7 +316,7 @@ int run(const Options& o) {
     std::printf("stop %d:      %d engines, %d failed, %.0f/s\n", s == &stop1 ? 1 : 2, s->count,
                 s->failures, s->seconds > 0 ? s->count / s->seconds : 0);
   }
-  const auto shown = errors.list();
+  const auto shown = errors.kept();
   for (const auto& e : shown)
     std::printf("error: %s\n", e.c_str());
 

@@ -31,7 +31,7 @@ struct PluginCallRunner::Shared {
 
 namespace {
 
-// The CPUs the daemon may run on, read once (before any worker is pinned).
+// The CPUs the daemon may run on, read once, by a caller of run(): callers are never pinned.
 const cpu_set_t& all_cpus() {
   static const cpu_set_t set = [] {
     cpu_set_t s;
@@ -69,7 +69,6 @@ std::size_t PluginCallRunner::stuck() const {
 
 PluginCallRunner::Outcome PluginCallRunner::run(std::function<void()> job,
                                                 std::chrono::milliseconds timeout) {
-  (void)all_cpus();  // read before a worker is pinned
   auto call = std::make_shared<Call>();
   call->job = std::move(job);
   std::unique_lock lock(shared_->mu);
